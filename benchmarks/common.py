@@ -1,0 +1,55 @@
+"""Shared helpers: a Figure, and timing of commands and callables."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass
+class Figure:
+    """`measured` and `reference` in seconds; `target` says how the ratio should compare."""
+
+    name: str
+    measured: float
+    reference: float
+    target: str  # e.g. "<= 10x" (measured/reference) or ">= 20x" (reference/measured)
+
+    @property
+    def ratio(self) -> float:
+        if self.target.startswith(">="):
+            return self.reference / self.measured if self.measured else float("inf")
+        return self.measured / self.reference if self.reference else float("inf")
+
+    @property
+    def met(self) -> bool:
+        bound = float(self.target.split()[1].rstrip("x"))
+        return self.ratio >= bound if self.target.startswith(">=") else self.ratio <= bound
+
+    def line(self, width: int) -> str:
+        return (
+            f"{self.name.ljust(width)}  {self.measured * 1000:10.2f}ms  "
+            f"{self.reference * 1000:10.2f}ms  {self.ratio:7.2f}x  {self.target:>6}  "
+            f"{'yes' if self.met else 'NO'}"
+        )
+
+
+def time_command(command: Sequence[str], repeat: int = 5, **kwargs: object) -> float:
+    """Median wall time of a command over `repeat` runs."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(list(command), check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def time_call(function: Callable[[], object], number: int) -> float:
+    """Seconds per call of `function`, over `number` calls."""
+    started = time.perf_counter()
+    for _ in range(number):
+        function()
+    return (time.perf_counter() - started) / number

@@ -1,0 +1,217 @@
+"""The command line: argparse, the default command, exit codes, and the one place errors are caught.
+
+Exit codes (DESIGN.md): 0 success; 1 a check found problems or a step failed; 2 bad input or usage,
+and then nothing was written; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
+
+from recio_setup import __version__
+from recio_setup.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, RecioError, UsageError
+from recio_setup.output import Output
+from recio_setup.paths import DEFAULT_USER, Paths, resolve_project_root, validate_user
+from recio_setup.result import Result
+
+LAUNCHER_ROOT_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
+
+TOP_DESCRIPTION = """\
+Set up, check and repair a local REC.IO trading-system environment.
+
+With no command, `init` runs: it asks a few questions (or reads flags and environment variables
+when there is no terminal or with --non-interactive), writes .env, installs the port manifest and
+config, creates the data tree with private modes on credentials, and tests PostgreSQL.
+"""
+
+TOP_EPILOG = """\
+exit codes: 0 success; 1 a check found problems or a step failed; 2 bad input (nothing written);
+130 interrupted.
+Run `recio-setup COMMAND --help` for the flags of a command.
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so --json still gets its envelope."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"see `{self.prog} --help`")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("common options")
+    group.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the REC.IO project folder (default: the project holding bootstrap.py, else "
+        "$REC_PROJECT_ROOT, else the nearest folder above holding the port manifest)",
+    )
+    group.add_argument(
+        "--user",
+        metavar="USER_ID",
+        default=DEFAULT_USER,
+        help=f"the data-tree user, `user_` followed by digits (default: {DEFAULT_USER})",
+    )
+    group.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    group.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    group.add_argument("-v", "--verbose", action="store_true", help="print more detail")
+    group.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour output (default: auto; NO_COLOR is honoured)",
+    )
+
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"recio_setup.commands.{name}")
+
+
+def build_parser() -> Parser:
+    from recio_setup.commands import COMMAND_NAMES
+
+    parser = Parser(
+        prog="recio-setup",
+        description=TOP_DESCRIPTION,
+        epilog=TOP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"recio-setup {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_NAMES:
+        module = command_module(name)
+        sub = subparsers.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=TOP_EPILOG,
+        )
+        module.add_arguments(sub)
+        add_common_arguments(sub)
+    return parser
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Options that take a value, so that `--root init` is not mistaken for the command."""
+    options: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= _value_options(sub)
+        elif action.option_strings and action.nargs != 0:
+            options.update(action.option_strings)
+    return options
+
+
+def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Put the command first, so common flags may come before it; no command means `init`."""
+    from recio_setup.commands import COMMAND_NAMES, DEFAULT_COMMAND
+
+    args = list(argv)
+    takes_value = _value_options(parser)
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            break
+        if word.startswith("-"):
+            index += 2 if word in takes_value else 1
+            continue
+        if word in COMMAND_NAMES:
+            return [word, *args[:index], *args[index + 1 :]]
+        break
+    if set(args) & {"-h", "--help", "--version"} and len(args) == 1:
+        return args
+    return [DEFAULT_COMMAND, *args]
+
+
+def resolve_root(args: argparse.Namespace) -> Path:
+    launcher_root = os.environ.get(LAUNCHER_ROOT_ENV)
+    if args.root:
+        root = resolve_project_root(args.root)
+    elif launcher_root and not os.environ.get("REC_PROJECT_ROOT"):
+        root = Path(launcher_root)
+    else:
+        root = resolve_project_root()
+    if not root.is_dir():
+        raise UsageError(
+            f"the project folder {root} does not exist or is not a folder",
+            hint="pass --root DIR with the REC.IO project folder",
+        )
+    return root
+
+
+def _guess_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv
+
+
+def write_crash_log(root: Path | None, output: Output) -> str:
+    """Save the traceback where the user can find it; secrets are masked in it too."""
+    text = output.redact(traceback.format_exc())
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if root is not None:
+        try:
+            from recio_setup.fsops import Tree
+
+            with Tree(root) as tree:
+                tree.ensure_dirs("logs", 0o755)
+                rel = f"logs/recio-setup-crash-{stamp}-{os.getpid()}.log"
+                tree.write_file(rel, text.encode(), 0o600)
+            return str(root / rel)
+        except (OSError, RecioError):
+            pass
+    handle, path = tempfile.mkstemp(prefix="recio-setup-crash-", suffix=".log")
+    with os.fdopen(handle, "w") as log:
+        log.write(text)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    output = Output(json_mode=_guess_json(argv))
+    command = "recio-setup"
+    root: Path | None = None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(normalise_argv(argv, parser))
+        command = args.command
+        output = Output(
+            json_mode=args.json, quiet=args.quiet, verbose=args.verbose, color=args.color
+        )
+        root = resolve_root(args)
+        paths = Paths(root, validate_user(args.user))
+        from recio_setup.commands import Context
+
+        result: Result = command_module(command).run(Context(command, args, paths, output))
+        output.result(result)
+        return result.exit_code
+    except KeyboardInterrupt:
+        output.error(RecioError("interrupted", cause="interrupted"), command=command)
+        return EXIT_INTERRUPTED
+    except RecioError as error:
+        output.error(error, command=command)
+        return error.exit_code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing more to say to it.
+        sys.stderr.close()
+        return EXIT_PROBLEMS
+    except Exception as exc:
+        log_path = write_crash_log(root, output)
+        unexpected = RecioError(
+            f"unexpected error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in recio-setup; the log has the traceback, please report it",
+            cause="bug",
+        )
+        output.error(unexpected, command=command, log_path=log_path)
+        return EXIT_PROBLEMS

@@ -1,0 +1,391 @@
+"""Every change to the project tree goes through here.
+
+A `Tree` opens the project folder once and reaches each path below it one component at a time,
+through folder file descriptors opened with O_NOFOLLOW (the openat style of systemd-tmpfiles). A
+symlink anywhere on the way, even one swapped in after planning, stops the operation instead of
+redirecting a chmod, a write or a move outside the project. Files are created with their final
+mode from the first byte and replaced atomically (temp file in the same folder, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from recio_setup.errors import RecioError, StepFailed
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO someone left in the tree must not hang the run.
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+Kind = Literal["missing", "dir", "file", "symlink", "other", "blocked"]
+
+
+class UnsafePath(RecioError):
+    """A path could not be reached without following a symlink or crossing a non-folder."""
+
+
+class Conflict(RecioError):
+    """The tree changed between planning and applying; nothing was done for this entry."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """What stands at a path, seen without following symlinks."""
+
+    kind: Kind
+    mode: int | None = None
+    size: int | None = None
+    dev: int | None = None
+    ino: int | None = None
+    blocked_by: str | None = None
+    link_target: str | None = None
+
+    @property
+    def mode_text(self) -> str:
+        return f"{self.mode:04o}" if self.mode is not None else "-"
+
+    def describe(self) -> str:
+        if self.kind in ("dir", "file"):
+            return f"{'folder' if self.kind == 'dir' else 'file'} {self.mode_text}"
+        if self.kind == "symlink":
+            return f"symlink to {self.link_target}"
+        if self.kind == "blocked":
+            return f"unreachable: {self.blocked_by} is not a real folder"
+        return self.kind
+
+
+def split_rel(rel: str) -> list[str]:
+    """The components of a project-relative path; absolute paths and '..' are refused."""
+    path = PurePosixPath(rel)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise UnsafePath(f"refusing the path {rel!r}: it must stay inside the project")
+    return list(path.parts)
+
+
+def _found_from_stat(st: os.stat_result, link_target: str | None = None) -> Found:
+    if stat.S_ISDIR(st.st_mode):
+        kind: Kind = "dir"
+    elif stat.S_ISREG(st.st_mode):
+        kind = "file"
+    elif stat.S_ISLNK(st.st_mode):
+        kind = "symlink"
+    else:
+        kind = "other"
+    return Found(
+        kind, stat.S_IMODE(st.st_mode), st.st_size, st.st_dev, st.st_ino, None, link_target
+    )
+
+
+class Tree:
+    """The project folder, opened once. All paths given to its methods are relative to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            # The root itself is the user's choice and may be reached through a symlink.
+            self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise RecioError(
+                f"the project folder {root} does not exist", hint="pass --root DIR"
+            ) from exc
+        except NotADirectoryError as exc:
+            raise RecioError(f"{root} is not a folder", hint="pass --root DIR") from exc
+
+    def close(self) -> None:
+        os.close(self.root_fd)
+
+    def __enter__(self) -> Tree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- walking ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def parent(self, rel: str) -> Iterator[tuple[int, str]]:
+        """Yield (fd of the folder holding rel, rel's last component), reached with O_NOFOLLOW."""
+        parts = split_rel(rel)
+        fd = os.dup(self.root_fd)
+        try:
+            for index, part in enumerate(parts[:-1]):
+                try:
+                    child = os.open(part, DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    where = "/".join(parts[: index + 1])
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                        raise UnsafePath(
+                            f"{where} is not a real folder (a symlink or a file); "
+                            f"refusing to reach {rel} through it",
+                            hint="run `recio-setup check` to see it, `recio-setup reset` to repair",
+                        ) from exc
+                    raise
+                os.close(fd)
+                fd = child
+            yield fd, parts[-1]
+        finally:
+            os.close(fd)
+
+    def inspect(self, rel: str) -> Found:
+        try:
+            with self.parent(rel) as (fd, name):
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
+                return _found_from_stat(st, target)
+        except FileNotFoundError:
+            return Found("missing")
+        except UnsafePath:
+            return Found("blocked", blocked_by=self._first_unreal_ancestor(rel))
+
+    def _first_unreal_ancestor(self, rel: str) -> str:
+        parts = split_rel(rel)
+        for index in range(1, len(parts)):
+            prefix = "/".join(parts[:index])
+            if self.inspect(prefix).kind != "dir":
+                return prefix
+        return rel
+
+    def list_dir(self, rel: str) -> list[str]:
+        """Names in a folder, reached without following symlinks; [] when it is missing."""
+        try:
+            with self.parent(rel) as (fd, name):
+                child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                try:
+                    return sorted(os.listdir(child))
+                finally:
+                    os.close(child)
+        except FileNotFoundError:
+            return []
+
+    # -- changing ------------------------------------------------------------------------------
+    def make_dir(self, rel: str, mode: int) -> None:
+        """Create one folder with exactly `mode`; its parent must exist."""
+        with self.parent(rel) as (fd, name):
+            try:
+                # 0o700 & ~umask is never looser than any mode we want; fchmod then makes it exact.
+                os.mkdir(name, 0o700, dir_fd=fd)
+            except FileExistsError as exc:
+                raise Conflict(f"{rel} appeared while this run was working; left as it is") from exc
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+            try:
+                os.fchmod(child, mode)
+            finally:
+                os.close(child)
+
+    def ensure_dirs(self, rel: str, mode: int) -> None:
+        """Create rel and any missing parents with `mode`; existing folders are left alone."""
+        parts = split_rel(rel)
+        for index in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:index])
+            found = self.inspect(prefix)
+            if found.kind == "missing":
+                with contextlib.suppress(Conflict):
+                    self.make_dir(prefix, mode)
+            elif found.kind != "dir":
+                raise UnsafePath(f"{prefix} is not a real folder ({found.describe()})")
+
+    def chmod(self, rel: str, mode: int, expect: Found | None = None) -> None:
+        """Set the mode of the file or folder at rel itself, never of a symlink's target."""
+        with self.parent(rel) as (fd, name):
+            try:
+                target = os.open(name, FILE_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise UnsafePath(f"{rel} is a symlink; its target was not touched") from exc
+                if exc.errno != errno.EACCES or not hasattr(os, "O_PATH"):
+                    raise
+                target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            try:
+                self._check_same(rel, os.fstat(target), expect)
+                try:
+                    os.fchmod(target, mode)
+                except OSError:
+                    # An O_PATH descriptor cannot be fchmod-ed; its /proc entry can, safely.
+                    os.chmod(f"/proc/self/fd/{target}", mode)
+            finally:
+                os.close(target)
+
+    @staticmethod
+    def _check_same(rel: str, st: os.stat_result, expect: Found | None) -> None:
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise Conflict(f"{rel} is neither a file nor a folder; left as it is")
+        if (
+            expect is not None
+            and expect.ino is not None
+            and (st.st_ino, st.st_dev)
+            != (
+                expect.ino,
+                expect.dev,
+            )
+        ):
+            raise Conflict(f"{rel} was replaced while this run was working; left as it is")
+
+    def read_file(self, rel: str, limit: int = 1 << 20) -> bytes:
+        """Read a regular file (at most `limit` bytes) without following a symlink."""
+        with self.parent(rel) as (fd, name):
+            try:
+                handle = os.open(name, FILE_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise UnsafePath(f"{rel} is a symlink; it was not read") from exc
+                raise
+            try:
+                if not stat.S_ISREG(os.fstat(handle).st_mode):
+                    raise UnsafePath(f"{rel} is not a regular file")
+                chunks = []
+                remaining = limit
+                while remaining > 0:
+                    chunk = os.read(handle, min(remaining, 1 << 16))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
+                return b"".join(chunks)
+            finally:
+                os.close(handle)
+
+    def write_file(self, rel: str, data: bytes, mode: int, *, replace: bool = False) -> None:
+        """Write rel atomically with exactly `mode` from the first byte.
+
+        With replace=False an existing entry is never touched (Conflict). With replace=True the
+        entry at rel (a file, or a symlink itself) is swapped for the new file by rename; the caller
+        archives the old one first.
+        """
+        with self.parent(rel) as (fd, name):
+            temp = f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            handle = os.open(
+                temp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=fd,
+            )
+            try:
+                try:
+                    os.fchmod(handle, mode)  # the umask can only have made it stricter
+                    _write_all(handle, data)
+                    os.fsync(handle)
+                finally:
+                    os.close(handle)
+                self._put_in_place(fd, temp, name, rel, replace)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=fd)
+                raise
+            _fsync_dir(fd)
+
+    @staticmethod
+    def _put_in_place(fd: int, temp: str, name: str, rel: str, replace: bool) -> None:
+        if replace:
+            os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            return
+        try:
+            # link() fails if the name exists, so a file that appeared meanwhile is never replaced.
+            os.link(temp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+        except FileExistsError as exc:
+            raise Conflict(f"{rel} appeared while this run was working; left as it is") from exc
+        os.unlink(temp, dir_fd=fd)
+
+    def move(self, src: str, dst: str, *, dst_dir_mode: int = 0o700) -> None:
+        """Rename src (a file, folder or the symlink itself) to dst, creating dst's parents."""
+        dst_parent = str(PurePosixPath(dst).parent)
+        if dst_parent != ".":
+            self.ensure_dirs(dst_parent, dst_dir_mode)
+        with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
+            if _exists_at(dst_fd, dst_name):
+                raise Conflict(f"{dst} already exists; {src} was not moved")
+            os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            _fsync_dir(dst_fd)
+            _fsync_dir(src_fd)
+
+    def hard_link(self, src: str, dst: str, *, dst_dir_mode: int = 0o700) -> bool:
+        """Give src a second name (to keep a previous version); False where unsupported."""
+        dst_parent = str(PurePosixPath(dst).parent)
+        if dst_parent != ".":
+            self.ensure_dirs(dst_parent, dst_dir_mode)
+        with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
+            try:
+                os.link(
+                    src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False
+                )
+            except OSError as exc:
+                if exc.errno in (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+                    return False
+                raise
+        return True
+
+
+def _exists_at(fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(handle, view)
+        view = view[written:]
+
+
+def _fsync_dir(fd: int) -> None:
+    # Makes the rename durable; some filesystems refuse fsync on folders, which is harmless.
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+
+
+class RunLock:
+    """An flock on backend/data/locks/bootstrap.lock, so two runs never change the tree at once."""
+
+    def __init__(self, tree: Tree, rel: str, timeout: float) -> None:
+        self.tree = tree
+        self.rel = rel
+        self.timeout = timeout
+        self.handle: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.tree.ensure_dirs(str(PurePosixPath(self.rel).parent), 0o755)
+        with self.tree.parent(self.rel) as (fd, name):
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            self.handle = os.open(name, flags, 0o644, dir_fd=fd)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self._holder()
+                    os.close(self.handle)
+                    self.handle = None
+                    raise StepFailed(
+                        f"another recio-setup run{holder} holds {self.rel}; "
+                        f"gave up after waiting {self.timeout:g}s",
+                        hint="wait for it to finish, or raise --lock-timeout",
+                        cause="locked",
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(self.handle, 0)
+        os.pwrite(self.handle, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def _holder(self) -> str:
+        if self.handle is None:
+            return ""
+        text = os.pread(self.handle, 32, 0).decode(errors="replace").strip()
+        return f" (PID {text})" if text.isdigit() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            os.close(self.handle)
+            self.handle = None

@@ -1,0 +1,193 @@
+"""The only module that prints.
+
+Status and progress go to stderr, results to stdout. On a terminal they are rich tables; otherwise
+plain lines; with --json the versioned envelope is the only thing written to stdout. Every string
+passes through `redact`, so a secret registered with `add_secret` never reaches any output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, Literal, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from recio_setup import __version__
+from recio_setup.errors import RecioError
+from recio_setup.result import MASK, Check, Result
+
+JSON_SCHEMA_VERSION = 1
+ColorChoice = Literal["auto", "always", "never"]
+STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
+
+
+def _console(stream: TextIO, color: ColorChoice) -> Console:
+    no_color = color == "never" or (color == "auto" and "NO_COLOR" in os.environ)
+    force = True if color == "always" else None
+    return Console(file=stream, no_color=no_color, force_terminal=force, highlight=False)
+
+
+class Output:
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+        color: ColorChoice = "auto",
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.verbose = verbose
+        self.out = _console(stdout or sys.stdout, color)
+        self.err = _console(stderr or sys.stderr, color)
+        self._secrets: set[str] = set()
+
+    # -- secrets ---------------------------------------------------------------------------
+    def add_secret(self, secret: str | None) -> None:
+        """Mask this string wherever it would appear (short strings would mask too much)."""
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+    # -- stderr: status, progress, warnings --------------------------------------------------
+    def status(self, message: str) -> None:
+        if not self.quiet:
+            self._err_line(message, style="dim" if self.err.is_terminal else None)
+
+    def detail(self, message: str) -> None:
+        if self.verbose and not self.quiet:
+            self._err_line(message, style="dim")
+
+    def warn(self, message: str) -> None:
+        self._err_line(f"warning: {message}", style="yellow")
+
+    def _err_line(self, message: str, style: str | None = None) -> None:
+        self.err.print(
+            escape(self.redact(message)), style=style, soft_wrap=not self.err.is_terminal
+        )
+
+    @contextlib.contextmanager
+    def progress(self, label: str) -> Iterator[None]:
+        """A spinner on a terminal, one line otherwise, for anything that may take a while."""
+        label = self.redact(label)
+        if self.quiet:
+            yield
+        elif self.err.is_terminal:
+            with self.err.status(escape(label)):
+                yield
+        else:
+            self.err.print(f"{label} ...", soft_wrap=True, highlight=False, markup=False)
+            yield
+
+    # -- errors -------------------------------------------------------------------------------
+    def error(self, error: RecioError, *, command: str, log_path: str | None = None) -> None:
+        message = self.redact(error.message)
+        hint = self.redact(error.hint) if error.hint else None
+        self._err_line(f"error: {message}", style="bold red")
+        if hint:
+            self._err_line(f"hint: {hint}", style="yellow")
+        if log_path:
+            self._err_line(f"details: {log_path}")
+        if self.json_mode:
+            payload = {"message": message, "hint": hint, "cause": error.cause, "log": log_path}
+            self._write_json(command, error.exit_code, None, payload)
+
+    # -- stdout: results ----------------------------------------------------------------------
+    def result(self, result: Result) -> None:
+        if self.json_mode:
+            self._write_json(result.command, result.exit_code, result.to_json(), None)
+            return
+        if self.quiet:
+            if result.exit_code != 0 and result.summary:
+                self._err_line(result.summary)
+            return
+        self._render_values(result)
+        self._render_actions(result)
+        self._render_checks(result.checks)
+        self._render_tables(result)
+        for note in result.notes:
+            self._print(f"note: {note}", style="cyan")
+        if result.summary:
+            style = "green" if result.exit_code == 0 else "red"
+            self._print(result.summary, style=f"bold {style}")
+
+    def _write_json(
+        self, command: str, exit_code: int, result: dict[str, Any] | None, error: Any
+    ) -> None:
+        envelope = {
+            "schema_version": JSON_SCHEMA_VERSION,
+            "tool": "recio-setup",
+            "tool_version": __version__,
+            "command": command,
+            "ok": exit_code == 0,
+            "exit_code": exit_code,
+            "result": result,
+            "error": error,
+        }
+        text = self.redact(json.dumps(envelope, indent=2, sort_keys=False))
+        self.out.file.write(text + "\n")
+        self.out.file.flush()
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        self.out.print(escape(self.redact(text)), style=style, soft_wrap=not self.out.is_terminal)
+
+    def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        """A table on a terminal (fitted to its width); tab-free aligned lines otherwise."""
+        rows = [[self.redact(cell) for cell in row] for row in rows]
+        if self.out.is_terminal:
+            table = Table(title=title, title_justify="left", expand=False)
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*(escape(cell) for cell in row))
+            self.out.print(table)
+            return
+        self.out.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)
+        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+        for row in [columns, *rows]:
+            line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+            self.out.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+
+    def _render_values(self, result: Result) -> None:
+        if result.values:
+            rows = [[v.name, v.shown(), v.source] for v in result.values]
+            self.table("Values", ["variable", "value", "source"], rows)
+
+    def _render_actions(self, result: Result) -> None:
+        if not result.actions:
+            return
+        title = "Plan (dry run: nothing was changed)" if result.dry_run else "Actions"
+        rows = [
+            [a.state, a.kind, a.path, a.reason + (f" ({a.detail})" if a.detail else "")]
+            for a in result.actions
+        ]
+        self.table(title, ["state", "action", "path", "reason"], rows)
+
+    def _render_checks(self, checks: list[Check]) -> None:
+        if not checks:
+            return
+        rows = [[c.name, c.status, c.detail, c.fix or ""] for c in checks]
+        self.table("Checks", ["check", "status", "detail", "fix"], rows)
+
+    def _render_tables(self, result: Result) -> None:
+        for table in result.data.get("tables", []):
+            self.table(table["title"], table["columns"], table["rows"])
+
+    def text(self, text: str) -> None:
+        """A block of result text (a diff, a help paragraph) printed to stdout as it is."""
+        if not self.json_mode:
+            self.out.file.write(self.redact(text).rstrip("\n") + "\n")
+            self.out.file.flush()

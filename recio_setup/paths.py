@@ -1,0 +1,132 @@
+"""Every path of a REC.IO project, defined once.
+
+`Paths(root, user)` is what the bootstrapper uses; the module-level get_*_dir functions are the
+REC.IO v2 names the services import, resolved against the project root found by
+`resolve_project_root` (explicit argument > REC_PROJECT_ROOT > the nearest ancestor of the working
+folder that holds the port manifest > the checkout that holds this package).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from recio_setup.errors import UsageError
+
+DEFAULT_USER = "user_0001"
+USER_PATTERN = re.compile(r"user_[0-9]+")
+ROOT_ENV = "REC_PROJECT_ROOT"
+USER_ENV = "REC_USER_ID"
+CONFIG_REL = "backend/core/config"
+MANIFEST_REL = f"{CONFIG_REL}/MASTER_PORT_MANIFEST.json"
+CONFIG_JSON_REL = f"{CONFIG_REL}/config.json"
+DATA_REL = "backend/data"
+ENV_REL = ".env"
+LOCK_REL = f"{DATA_REL}/locks/bootstrap.lock"
+ARCHIVES_REL = f"{DATA_REL}/archives"
+
+
+def validate_user(user: str) -> str:
+    if not USER_PATTERN.fullmatch(user):
+        raise UsageError(
+            f"--user {user!r} is not a REC.IO user id",
+            hint="user ids are `user_` followed by digits, e.g. --user user_0001",
+        )
+    return user
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The project's paths; `rel` forms are what fsops.Tree takes."""
+
+    root: Path
+    user: str = DEFAULT_USER
+
+    def __post_init__(self) -> None:
+        validate_user(self.user)
+
+    def abs(self, rel: str) -> Path:
+        return self.root / rel
+
+    # project-relative paths, for the tree operations
+    env_rel = ENV_REL
+    config_rel = CONFIG_REL
+    manifest_rel = MANIFEST_REL
+    config_json_rel = CONFIG_JSON_REL
+    data_rel = DATA_REL
+    lock_rel = LOCK_REL
+    archives_rel = ARCHIVES_REL
+    logs_rel = "logs"
+
+    @property
+    def user_rel(self) -> str:
+        return f"{DATA_REL}/users/{self.user}"
+
+    @property
+    def credentials_rel(self) -> str:
+        return f"{self.user_rel}/credentials"
+
+    @property
+    def kalshi_credentials_rel(self) -> str:
+        return f"{self.credentials_rel}/kalshi-credentials"
+
+    # absolute paths, for messages and the runtime API
+    @property
+    def env_file(self) -> Path:
+        return self.abs(ENV_REL)
+
+    @property
+    def manifest(self) -> Path:
+        return self.abs(MANIFEST_REL)
+
+    @property
+    def config_json(self) -> Path:
+        return self.abs(CONFIG_JSON_REL)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.abs(DATA_REL)
+
+    @property
+    def user_dir(self) -> Path:
+        return self.abs(self.user_rel)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.abs(self.logs_rel)
+
+
+def _manifest_ancestor(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / MANIFEST_REL).is_file():
+            return folder
+    return None
+
+
+def _package_checkout() -> Path | None:
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "bootstrap.py").is_file() else None
+
+
+def resolve_project_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Find the project root, in the documented order; never guesses silently."""
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    from_env = os.environ.get(ROOT_ENV)
+    if from_env:
+        return Path(from_env).expanduser().absolute()
+    found = _manifest_ancestor(Path.cwd()) or _package_checkout()
+    if found is None:
+        raise UsageError(
+            "cannot tell which folder is the REC.IO project",
+            hint=f"run from inside the project, or set {ROOT_ENV}=/path/to/project",
+        )
+    return found
+
+
+def default_paths(root: str | os.PathLike[str] | None = None, user: str | None = None) -> Paths:
+    return Paths(
+        resolve_project_root(root), validate_user(user or os.environ.get(USER_ENV) or DEFAULT_USER)
+    )

@@ -1,0 +1,156 @@
+"""Inspect -> plan -> apply -> report.
+
+Commands inspect the tree and build a Plan: small Actions, each with the reason it is needed,
+plus findings that need no action (or that this command must not act on). `--dry-run` reports
+the plan; init and reset apply it through fsops. An action that meets a changed or unsafe tree
+fails alone; the others still run and the report names it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from recio_setup.archive import Archive
+from recio_setup.errors import RecioError
+from recio_setup.fsops import Found, Tree
+from recio_setup.output import Output
+from recio_setup.result import ActionRecord, Check
+
+
+@dataclass
+class ApplyContext:
+    tree: Tree
+    archive: Archive
+    output: Output
+
+
+@dataclass
+class Action(ABC):
+    path: str
+    reason: str
+    kind: ClassVar[str] = "action"
+
+    @abstractmethod
+    def apply(self, ctx: ApplyContext) -> str | None:
+        """Do it; return an optional detail for the report."""
+
+    def detail(self) -> str | None:
+        return None
+
+    def record(self, state: str, detail: str | None = None) -> ActionRecord:
+        return ActionRecord(self.kind, self.path, self.reason, state, detail or self.detail())  # type: ignore[arg-type]
+
+
+@dataclass
+class MakeDir(Action):
+    mode: int = 0o755
+    kind: ClassVar[str] = "create folder"
+
+    def detail(self) -> str:
+        return f"mode {self.mode:04o}"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        ctx.tree.make_dir(self.path, self.mode)
+        return None
+
+
+@dataclass
+class SetMode(Action):
+    mode: int = 0o600
+    expect: Found | None = None
+    kind: ClassVar[str] = "set mode"
+
+    def detail(self) -> str:
+        before = self.expect.mode_text if self.expect else "?"
+        return f"{before} -> {self.mode:04o}"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        ctx.tree.chmod(self.path, self.mode, self.expect)
+        return None
+
+
+@dataclass
+class WriteFile(Action):
+    """Create a file that does not exist yet (never replaces anything)."""
+
+    content: bytes = b""
+    mode: int = 0o644
+    kind: ClassVar[str] = "create file"
+
+    def detail(self) -> str:
+        return f"mode {self.mode:04o}, {len(self.content)} bytes"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        ctx.tree.write_file(self.path, self.content, self.mode)
+        return None
+
+
+@dataclass
+class ReplaceFile(Action):
+    """Swap a file for new content atomically; the old version goes into the archive first."""
+
+    content: bytes = b""
+    mode: int = 0o600
+    kind: ClassVar[str] = "replace file"
+
+    def detail(self) -> str:
+        return f"mode {self.mode:04o}; previous version archived"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        kept = ctx.archive.keep_copy(self.path, self.reason)
+        ctx.tree.write_file(self.path, self.content, self.mode, replace=True)
+        return f"previous version in {kept}"
+
+
+@dataclass
+class ArchiveEntry(Action):
+    """Move whatever stands at path (file, folder or the symlink itself) into the archive."""
+
+    kind: ClassVar[str] = "archive"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        return f"moved to {ctx.archive.move_in(self.path, self.reason)}"
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    findings: list[Check] = field(default_factory=list)
+
+    def add(self, action: Action) -> None:
+        self.actions.append(action)
+
+    def note(self, finding: Check) -> None:
+        self.findings.append(finding)
+
+    def extend(self, other: Plan) -> None:
+        self.actions.extend(other.actions)
+        self.findings.extend(other.findings)
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def planned(self) -> list[ActionRecord]:
+        return [action.record("planned") for action in self.actions]
+
+
+def apply_plan(plan: Plan, ctx: ApplyContext) -> list[ActionRecord]:
+    records = []
+    failed_paths: set[str] = set()
+    for action in plan.actions:
+        if action.path in failed_paths:
+            # A later step on a path whose earlier step failed would act on the wrong thing.
+            records.append(action.record("skipped", "an earlier step on this path failed"))
+            continue
+        try:
+            detail = action.apply(ctx)
+        except (RecioError, OSError) as exc:
+            failed_paths.add(action.path)
+            message = exc.message if isinstance(exc, RecioError) else f"{exc.strerror}"
+            records.append(action.record("failed", message))
+            continue
+        records.append(action.record("done", detail))
+    return records

@@ -1,0 +1,102 @@
+"""What a command returns: actions, checks and values, rendered by output.py as text or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "warn", "fail", "info"]
+ActionState = Literal["planned", "done", "failed", "skipped"]
+
+MASK = "********"
+
+
+@dataclass
+class Value:
+    """A configuration value and where it came from (flag, environment, .env, detected, default)."""
+
+    name: str
+    value: str
+    source: str
+    secret: bool = False
+
+    def shown(self) -> str:
+        return MASK if self.secret and self.value else self.value
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.shown(),
+            "source": self.source,
+            "secret": self.secret,
+        }
+
+
+@dataclass
+class Check:
+    """One finding of an inspection: what was looked at, how it is, and how to fix it."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "fix": self.fix,
+            **({"data": self.data} if self.data else {}),
+        }
+
+
+@dataclass
+class ActionRecord:
+    """An action as reported: planned (dry run), done, failed or skipped."""
+
+    kind: str
+    path: str
+    reason: str
+    state: ActionState
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "reason": self.reason,
+            "state": self.state,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class Result:
+    """Everything a command has to say. exit_code follows DESIGN.md (0, 1, 2, 130)."""
+
+    command: str
+    exit_code: int = 0
+    summary: str = ""
+    values: list[Value] = field(default_factory=list)
+    actions: list[ActionRecord] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [check for check in self.checks if check.status == "fail"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "dry_run": self.dry_run,
+            "values": [value.to_json() for value in self.values],
+            "actions": [action.to_json() for action in self.actions],
+            "checks": [check.to_json() for check in self.checks],
+            "notes": self.notes,
+            "data": self.data,
+        }

@@ -1,0 +1,164 @@
+"""Shared fixtures: the guard, a temp project, a CLI runner, and the throwaway PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GUARD_DIR = Path(__file__).resolve().parent / "guard"
+REAL_HOME = Path(os.path.expanduser("~")).resolve()
+FORBIDDEN = [
+    REAL_HOME,
+    REPO / ".env",
+    REPO / "backend" / "data",
+    REPO / "backend" / "core" / "config",
+    REPO / "logs",
+]
+FORBIDDEN_DIRS = [REAL_HOME, REPO, REPO / "backend", REPO / "backend" / "data"]
+# Variables a developer's shell may carry that would leak into what the tests observe.
+SCRUBBED = (
+    "TRADING_SYSTEM_HOST",
+    "AUTH_ENABLED",
+    "DATABASE_TYPE",
+    "DATABASE_URL",
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_ADMIN_URL",
+    "POSTGRES_ADMIN_PASSWORD",
+    "PGPASSWORD",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGSERVICE",
+    "PGPASSFILE",
+    "REC_PROJECT_ROOT",
+    "REC_USER_ID",
+    "RECIO_SETUP_LAUNCHER_ROOT",
+    "NO_COLOR",
+)
+
+os.environ["RECIO_TEST_FORBIDDEN"] = os.pathsep.join(map(str, FORBIDDEN))
+os.environ["RECIO_TEST_FORBIDDEN_DIRS"] = os.pathsep.join(map(str, FORBIDDEN_DIRS))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(GUARD_DIR), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
+sys.path.insert(0, str(GUARD_DIR))
+import sitecustomize  # noqa: E402,F401  (installs the guard in this process too)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty REC.IO project folder, as a fresh clone would have."""
+    root = tmp_path / "project"
+    root.mkdir()
+    return root
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def all(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Cli:
+    """Runs `python -m recio_setup` in the project the way bootstrap.py would, with no terminal."""
+
+    root: Path
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env.update({"RECIO_SETUP_LAUNCHER_ROOT": str(self.root), "COLUMNS": "200"})
+        env.update(extra or {})
+        return env
+
+    def __call__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
+    ) -> Run:
+        done = subprocess.run(
+            [sys.executable, "-m", "recio_setup", *args],
+            capture_output=True,
+            text=True,
+            env=self.env(env),
+            input=input if input is not None else "",
+            cwd=cwd or self.root,
+            timeout=timeout,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def cli(project: Path) -> Cli:
+    return Cli(project)
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[str, int, bytes | str | None]]:
+    """Every entry under root: kind, mode and content (files) or target (symlinks)."""
+    snapshot: dict[str, tuple[str, int, bytes | str | None]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            st = path.lstat()
+            if path.is_symlink():
+                snapshot[rel] = ("link", st.st_mode & 0o7777, os.readlink(path))
+            elif path.is_dir():
+                snapshot[rel] = ("dir", st.st_mode & 0o7777, None)
+            else:
+                snapshot[rel] = ("file", st.st_mode & 0o7777, path.read_bytes())
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Any]:
+    """The throwaway PostgreSQL; skipped without server binaries, except under CI."""
+    from tests.pgserver import PgServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found"
+        if os.environ.get("CI"):
+            pytest.fail(
+                f"{reason}; CI must run the database tests, so this fails instead of skipping"
+            )
+        pytest.skip(reason)
+    server = PgServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()

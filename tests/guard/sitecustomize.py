@@ -1,0 +1,78 @@
+"""Test guard: loaded through PYTHONPATH in every Python the tests start (and in pytest itself).
+
+It makes the real home folder and the checkout's own .env, backend/data, backend/core/config and
+logs/ unwritable, through an audit hook: any open-for-write, mkdir, rename, chmod, link or unlink
+that lands there raises PermissionError. Paths given relative to a folder descriptor are resolved
+through /proc/self/fd, so the openat-style operations of fsops are covered too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+FORBIDDEN = [p for p in os.environ.get("RECIO_TEST_FORBIDDEN", "").split(os.pathsep) if p]
+# Opening these as folders is how a Tree starts working in them; refuse that too.
+FORBIDDEN_DIRS = [p for p in os.environ.get("RECIO_TEST_FORBIDDEN_DIRS", "").split(os.pathsep) if p]
+
+
+def _resolve(path: object, dir_fd: object = None) -> str | None:
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str):
+        return None
+    if not os.path.isabs(path):
+        base = os.getcwd()
+        if isinstance(dir_fd, int) and dir_fd >= 0:
+            try:
+                base = os.readlink(f"/proc/self/fd/{dir_fd}")
+            except OSError:
+                return None
+        path = os.path.join(base, path)
+    return os.path.normpath(path)
+
+
+def _is_forbidden(path: str | None) -> bool:
+    if path is None:
+        return False
+    return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in FORBIDDEN)
+
+
+def _refuse(event: str, path: str | None) -> None:
+    raise PermissionError(f"test guard: {event} on {path} is forbidden in tests")
+
+
+def _hook(event: str, args: tuple[object, ...]) -> None:
+    if event == "open":
+        path, _mode, flags = args
+        if not isinstance(flags, int):
+            return
+        # A relative name here may be relative to a folder descriptor the event does not carry;
+        # those are covered by refusing to open the forbidden folders themselves (below).
+        resolved = _resolve(path) if isinstance(path, str) and os.path.isabs(path) else None
+        if flags & WRITE_FLAGS and _is_forbidden(resolved):
+            _refuse("write", resolved)
+        if flags & getattr(os, "O_DIRECTORY", 0) and resolved in FORBIDDEN_DIRS:
+            _refuse("opening the folder", resolved)
+    elif event in ("os.mkdir", "os.chmod", "os.remove", "os.rmdir", "os.chown"):
+        path, dir_fd = args[0], args[-1]
+        if isinstance(path, int):
+            try:
+                resolved: str | None = os.readlink(f"/proc/self/fd/{path}")
+            except OSError:
+                resolved = None
+        else:
+            resolved = _resolve(path, dir_fd)
+        if _is_forbidden(resolved):
+            _refuse(event, resolved)
+    elif event in ("os.rename", "os.link", "os.symlink"):
+        src, dst, src_fd, dst_fd = [*list(args), None, None][:4]
+        for path, fd in ((src, src_fd), (dst, dst_fd)):
+            if _is_forbidden(_resolve(path, fd)):
+                _refuse(event, _resolve(path, fd))
+
+
+if FORBIDDEN and not getattr(sys, "_recio_test_guard", False):
+    sys._recio_test_guard = True  # type: ignore[attr-defined]
+    sys.addaudithook(_hook)

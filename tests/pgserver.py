@@ -1,0 +1,196 @@
+"""A throwaway PostgreSQL cluster for the tests.
+
+initdb with scram-sha-256 password auth and a superuser with a password; listening on 127.0.0.1
+on a free port, its socket folder inside its own temp folder, fsync off; stopped at the end. As
+root it runs as an unprivileged user, since initdb refuses root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+MAC_BINDIRS = [
+    "/opt/homebrew/opt/postgresql@*/bin",
+    "/usr/local/opt/postgresql@*/bin",
+    "/opt/homebrew/bin",
+    "/usr/local/bin",
+    "/Applications/Postgres.app/Contents/Versions/*/bin",
+]
+# A role the pg_hba.conf written below rejects outright, for the "pg_hba rejects" test.
+HBA_REJECTED_ROLE = "hba_rejected"
+HBA_CONF = f"""\
+# written by tests/pgserver.py
+local   all   all                        scram-sha-256
+host    all   {HBA_REJECTED_ROLE}   127.0.0.1/32   reject
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    digits = [int(part) for part in path.replace("@", "/").split("/") if part.isdigit()]
+    return tuple(digits) or (0,)
+
+
+def _usable(bindir: str | Path) -> bool:
+    return all(os.access(Path(bindir) / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres"))
+
+
+def find_bindir() -> Path | None:
+    """initdb on PATH, `pg_config --bindir`, /usr/lib/postgresql/*/bin, or the macOS places."""
+    candidates: list[str] = []
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(str(Path(initdb).parent))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=5)
+            candidates.append(out.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    for pattern in MAC_BINDIRS:
+        candidates += sorted(glob.glob(pattern), key=_version_key, reverse=True)
+    return next((Path(c) for c in candidates if c and _usable(c)), None)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise RuntimeError("running as root, and neither a postgres nor a nobody user exists")
+
+
+@dataclass
+class PgServer:
+    bindir: Path
+    base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="recio-pg-")))
+    superuser: str = "postgres"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    host: str = "127.0.0.1"
+    port: int = 0
+    _owner: pwd.struct_passwd | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.base / "sock"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, object] = {}
+        if self._owner is not None:
+            kwargs = {"user": self._owner.pw_uid, "group": self._owner.pw_gid, "extra_groups": []}
+        return subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            check=check,
+            cwd=self.base,
+            timeout=120,
+            **kwargs,  # type: ignore[call-overload]
+        )
+
+    def start(self) -> PgServer:
+        self._owner = _unprivileged_user()
+        self.socket_dir.mkdir()
+        pwfile = self.base / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        if self._owner is not None:
+            for path in (self.base, self.socket_dir, pwfile):
+                os.chown(path, self._owner.pw_uid, self._owner.pw_gid)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            self.superuser,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        )
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(HBA_CONF)
+        for attempt in range(5):
+            self.port = free_port()
+            options = (
+                f"-c listen_addresses={self.host} -c port={self.port} "
+                f"-c unix_socket_directories={self.socket_dir} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off"
+            )
+            done = self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.base / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+                check=False,
+            )
+            if done.returncode == 0:
+                return self
+            if attempt == 4:
+                log = (self.base / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"PostgreSQL did not start: {done.stderr}\n{log}")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def url(
+        self, user: str | None = None, password: str | None = None, db: str = "postgres"
+    ) -> str:
+        user = user or self.superuser
+        auth = quote(user, safe="")
+        if password is not None:
+            auth += ":" + quote(password, safe="")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(db, safe='')}"
+
+    @property
+    def admin_url(self) -> str:
+        return self.url(self.superuser, self.password)
+
+    def execute(
+        self, query: str, params: tuple[object, ...] = (), db: str = "postgres"
+    ) -> list[tuple[object, ...]]:
+        """Run SQL as the superuser (in autocommit), for test setup and assertions."""
+        import psycopg
+
+        with psycopg.connect(
+            self.url(db=db, password=self.password), autocommit=True, connect_timeout=5
+        ) as conn:
+            cursor = conn.execute(query, params)  # type: ignore[arg-type]
+            return list(cursor.fetchall()) if cursor.description else []

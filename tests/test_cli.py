@@ -1,0 +1,56 @@
+"""The command line as a user meets it: help, version, bad input, the JSON envelope."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli
+
+
+def test_version(cli: Cli) -> None:
+    run = cli("--version")
+    assert run.code == 0
+    assert run.out.strip().startswith("recio-setup ")
+
+
+def test_help_lists_every_command_and_exit_codes(cli: Cli) -> None:
+    run = cli("--help")
+    assert run.code == 0
+    for command in ("init", "check", "reset", "ports"):
+        assert command in run.out
+    assert "130" in run.out
+
+
+def test_bad_user_exits_2_and_writes_nothing(cli: Cli, project: Path) -> None:
+    run = cli("--user", "bob; rm -rf /")
+    assert run.code == 2
+    assert "user_" in run.err and "Traceback" not in run.all
+    assert list(project.iterdir()) == []
+
+
+def test_unknown_flag_exits_2_with_hint(cli: Cli, project: Path) -> None:
+    run = cli("check", "--frobnicate")
+    assert run.code == 2
+    assert "--frobnicate" in run.err and "--help" in run.err
+    assert list(project.iterdir()) == []
+
+
+def test_json_error_envelope_is_the_only_stdout(cli: Cli) -> None:
+    run = cli("--json", "--user", "nope")
+    assert run.code == 2
+    envelope = run.json()
+    assert envelope["schema_version"] == 1
+    assert envelope["ok"] is False and envelope["exit_code"] == 2
+    assert "user_" in envelope["error"]["hint"]
+
+
+def test_common_flags_may_come_before_the_command(cli: Cli) -> None:
+    run = cli("--user", "user_0002", "check", "--help")
+    assert run.code == 0
+    assert "usage: recio-setup check" in run.out
+
+
+def test_missing_root_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    run = cli("check", "--root", str(tmp_path / "nowhere"))
+    assert run.code == 2
+    assert "nowhere" in run.err and "Traceback" not in run.all

@@ -1,23 +1,181 @@
-"""`recio-setup init` (filled in by its issue)."""
+"""`recio-setup init` (the default): gather values, write .env, install config, create the tree, test the DB.
+
+Steps run in that order and each is reported. A failure after .env is written leaves .env
+written and says what to do next. Nothing is written on bad input (exit 2), on Ctrl-C in the
+wizard (exit 130), or with --dry-run.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from recio_setup.errors import StepFailed
+from recio_setup.commands import dbflags
+from recio_setup.envplan import EnvPlan, plan_env, read_env
+from recio_setup.errors import EXIT_PROBLEMS, UsageError
+from recio_setup.fsops import RunLock, Tree
+from recio_setup.plan import ApplyContext, Plan, apply_plan
+from recio_setup.result import Check, Result, Value
+from recio_setup.settings import DEFAULT_PASSWORD, generate_password, resolve
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
-    from recio_setup.result import Result
 
-HELP = "init (not built yet)"
-DESCRIPTION = HELP
+HELP = "set up .env, the port manifest, config and the data tree; test PostgreSQL (default)"
+DESCRIPTION = """\
+Set up a REC.IO environment, in this order: write .env (TRADING_SYSTEM_HOST, AUTH_ENABLED,
+DATABASE_TYPE, POSTGRES_*), install backend/core/config/MASTER_PORT_MANIFEST.json and config.json
+when missing, create the data tree under backend/data with private modes on credentials, and test
+the PostgreSQL connection.
+
+Values come from, in order: flags > environment variables > the existing .env > detected (host) >
+defaults. On a terminal a short wizard asks for the rest; with no terminal on stdin or with
+--non-interactive nothing is asked. Running it again on a finished tree changes nothing.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    values = parser.add_argument_group("values (each also read from the environment variable named)")
+    values.add_argument("--host", metavar="HOST", help="TRADING_SYSTEM_HOST (default: detected)")
+    values.add_argument("--auth-enabled", action=argparse.BooleanOptionalAction, default=None,
+                        help="AUTH_ENABLED (default: false)")
+    values.add_argument("--postgres-host", metavar="HOST", help="POSTGRES_HOST (default: localhost)")
+    values.add_argument("--postgres-port", metavar="PORT", help="POSTGRES_PORT (default: 5432)")
+    values.add_argument("--postgres-db", metavar="NAME", help="POSTGRES_DB (default: rec_io_db)")
+    values.add_argument("--postgres-user", metavar="NAME", help="POSTGRES_USER (default: rec_io_user)")
+    values.add_argument("--postgres-password-file", metavar="FILE",
+                        help="read POSTGRES_PASSWORD from the first line of FILE (- for stdin); "
+                             "no flag takes a password itself, since it would show in `ps`")
+    values.add_argument("--database-url", metavar="URL",
+                        help="postgresql://USER@HOST:PORT/DB as a source for POSTGRES_*; put a "
+                             "password in DATABASE_URL (environment), not in this flag")
+    run = parser.add_argument_group("running")
+    run.add_argument("--non-interactive", "-y", "--yes", action="store_true",
+                     help="never prompt; a missing value is an error naming its flag")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan and a masked diff of .env; change nothing")
+    run.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="wait this long for another run's lock (default: 10)")
+    dbflags.add_arguments(parser, provisioning=True)
+
+
+def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
+    from urllib.parse import urlsplit
+
+    for flag in ("database_url", "admin_url"):
+        url = getattr(args, flag, None)
+        if url and urlsplit(url).password:
+            name = "--" + flag.replace("_", "-")
+            env = "DATABASE_URL" if flag == "database_url" else "POSTGRES_ADMIN_URL"
+            raise UsageError(f"{name} holds a password, which would show in `ps` and shell history",
+                             hint=f"set {env} in the environment instead, or pass the password "
+                                  "through a file")
+
+
+def _fill_password(values: dict[str, Value], ctx: Context) -> None:
+    """With no password anywhere: generate one for --create-db, else the documented default."""
+    if "POSTGRES_PASSWORD" in values or ctx.interactive:
+        return
+    if ctx.args.create_db:
+        values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", generate_password(), "generated",
+                                            True)
+        return
+    ctx.output.warn(f"no database password given; using the documented default "
+                    f"{DEFAULT_PASSWORD!r}. Set POSTGRES_PASSWORD or --postgres-password-file "
+                    "for anything but a throwaway setup.")
+    values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", DEFAULT_PASSWORD, "default", True)
+
+
+def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
+    from recio_setup.host import detect_host, host_candidates
+
+    _refuse_password_in_flag_url(ctx.args)
+    state = read_env(tree, ctx.paths)
+    env_values = state.document.values() if state.document else {}
+    if state.document and state.document.bad_lines():
+        lines = ", ".join(str(line.number) for line in state.document.bad_lines())
+        ctx.output.warn(f".env has lines python-dotenv cannot read (line {lines}); they are kept "
+                        "as they are. `recio-setup reset` can rewrite the file.")
+    values = resolve(ctx.args, ctx.environ, env_values, detect_host({}))
+    dbflags.validate(ctx.args)
+    _fill_password(values, ctx)
+    if ctx.interactive:
+        from recio_setup.wizard import run_wizard
+
+        values = run_wizard(values, host_candidates(), ctx.output)
+    for value in values.values():
+        if value.secret:
+            ctx.output.add_secret(value.value)
+    return values, plan_env(state, {key: value.value for key, value in values.items()})
+
+
+def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
+    from recio_setup.configfiles import plan_config_files
+    from recio_setup.datatree import plan_tree
+
+    plan = Plan()
+    plan.extend(env.plan)
+    plan.extend(plan_config_files(tree, ctx.paths, host, "init"))
+    plan.extend(plan_tree(tree, ctx.paths, "init"))
+    return plan
 
 
 def run(ctx: Context) -> Result:
-    raise StepFailed(f"{ctx.command} is not built yet")
+    result = Result("init", dry_run=ctx.args.dry_run)
+    with Tree(ctx.paths.root) as tree:
+        values, env = gather_values(ctx, tree)
+        result.values = list(values.values())
+        host = values["TRADING_SYSTEM_HOST"].value
+        if ctx.args.dry_run:
+            plan = build_plan(ctx, tree, env, host)
+            return _dry_run_result(ctx, result, plan, env)
+        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+            # Planned again under the lock: another run may have changed the tree meanwhile.
+            env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})
+            plan = build_plan(ctx, tree, env, host)
+            _apply(ctx, tree, plan, result)
+    if result.exit_code == 0:
+        dbflags.database_steps(ctx, values, result)
+    _summarise(result)
+    return result
+
+
+def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> Result:
+    result.actions = plan.planned()
+    result.checks = plan.findings
+    if env.diff:
+        ctx.output.text(env.diff)
+    result.data["env_diff"] = env.diff
+    result.summary = (f"dry run: {len(plan.actions)} change(s) planned, nothing written"
+                      if plan.actions else "dry run: nothing to change")
+    return result
+
+
+def _apply(ctx: Context, tree: Tree, plan: Plan, result: Result) -> None:
+    from recio_setup.archive import Archive
+
+    archive = Archive(tree, "init")
+    with ctx.output.progress(f"applying {len(plan.actions)} change(s)"):
+        result.actions = apply_plan(plan, ApplyContext(tree, archive, ctx.output))
+    result.checks.extend(plan.findings)
+    failed = [a for a in result.actions if a.state == "failed"]
+    if failed:
+        result.exit_code = EXIT_PROBLEMS
+        result.checks.append(Check("apply", "fail", f"{len(failed)} step(s) failed: "
+                                   + "; ".join(f"{a.path}: {a.detail}" for a in failed),
+                                   "see the actions above; `recio-setup check` lists what is left"))
+    if archive.run_rel:
+        result.notes.append(f"replaced files were kept in {archive.run_rel}")
+
+
+def _summarise(result: Result) -> None:
+    if any(check.status == "fail" for check in result.checks):
+        result.exit_code = EXIT_PROBLEMS
+    done = sum(1 for a in result.actions if a.state == "done")
+    if result.exit_code == 0:
+        result.summary = (f"ready: {done} change(s) made" if done
+                          else "ready: everything was already in place")
+    else:
+        result.summary = ("init did not finish: see the failed checks above"
+                          + ("; .env is written" if any(a.path.endswith(".env") and a.state == "done"
+                                                        for a in result.actions) else ""))

@@ -1,0 +1,100 @@
+"""The database flags shared by init and check, and the database steps they run."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from recio_setup.errors import RecioError, UsageError
+from recio_setup.result import Check, Result, Value
+
+if TYPE_CHECKING:
+    from recio_setup.commands import Context
+    from recio_setup.database import DbSettings
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> None:
+    group = parser.add_argument_group("database")
+    group.add_argument("--skip-db-check", action="store_true",
+                       help="do not test the PostgreSQL connection")
+    group.add_argument("--db-timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="connection timeout (default: 5)")
+    group.add_argument("--db-sslmode", choices=SSL_MODES, default="prefer",
+                       help="libpq sslmode for the connection test (default: prefer)")
+    if not provisioning:
+        return
+    group.add_argument("--create-db", action="store_true",
+                       help="create the role and the database (idempotent), as an admin")
+    group.add_argument("--admin-url", metavar="URL",
+                       help="admin connection for --create-db (default: POSTGRES_ADMIN_URL, else "
+                            "libpq defaults); put a password in POSTGRES_ADMIN_URL or a file")
+    group.add_argument("--admin-password-file", metavar="FILE",
+                       help="read the admin password from the first line of FILE (- for stdin)")
+    group.add_argument("--reset-db-password", action="store_true",
+                       help="with --create-db, set the existing role's password to POSTGRES_PASSWORD")
+
+
+def validate(args: argparse.Namespace) -> None:
+    if args.db_timeout <= 0 or args.db_timeout > 600:
+        raise UsageError(f"--db-timeout {args.db_timeout:g} is out of range",
+                         hint="give a number of seconds between 0 and 600, e.g. --db-timeout 5")
+    if getattr(args, "reset_db_password", False) and not args.create_db:
+        raise UsageError("--reset-db-password only works with --create-db",
+                         hint="add --create-db")
+
+
+def settings_from(values: Mapping[str, Value], args: argparse.Namespace) -> DbSettings:
+    from recio_setup.database import DbSettings
+
+    def get(key: str) -> str:
+        return values[key].value
+
+    password = values["POSTGRES_PASSWORD"].value if "POSTGRES_PASSWORD" in values else None
+    return DbSettings(host=get("POSTGRES_HOST"), port=int(get("POSTGRES_PORT")),
+                      dbname=get("POSTGRES_DB"), user=get("POSTGRES_USER"), password=password,
+                      sslmode=args.db_sslmode, connect_timeout=args.db_timeout)
+
+
+def _admin_password(ctx: Context) -> str | None:
+    from recio_setup.settings import read_password_file
+
+    if ctx.args.admin_password_file:
+        return read_password_file(ctx.args.admin_password_file) or None
+    if ctx.environ.get("POSTGRES_ADMIN_PASSWORD"):
+        return ctx.environ["POSTGRES_ADMIN_PASSWORD"]
+    return None
+
+
+def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) -> None:
+    """--create-db (provision), then the connection test unless --skip-db-check."""
+    settings = settings_from(values, ctx.args)
+    if getattr(ctx.args, "create_db", False):
+        from recio_setup.database import AdminSettings, provision
+
+        admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
+        admin = AdminSettings(url=admin_url, password=_admin_password(ctx))
+        ctx.output.add_secret(admin.password)
+        try:
+            with ctx.output.progress("creating the database role and database"):
+                report = provision(admin, settings, reset_password=ctx.args.reset_db_password,
+                                   timeout=ctx.args.db_timeout)
+        except RecioError as error:
+            # .env is already written; report the cause and fix instead of aborting the report.
+            result.checks.append(Check("create database", "fail", error.message, error.hint,
+                                       {"cause": error.cause}))
+            return
+        result.checks.extend(report.to_checks())
+    if ctx.args.skip_db_check:
+        result.checks.append(Check("database", "info", "connection test skipped (--skip-db-check)"))
+        return
+    from recio_setup.database import probe
+
+    with ctx.output.progress(f"testing PostgreSQL at {settings.host}:{settings.port}"):
+        outcome = probe(settings)
+    check = outcome.to_check()
+    if not ctx.output.verbose and not ctx.output.json_mode:
+        check.data.pop("raw", None)
+    result.checks.append(check)

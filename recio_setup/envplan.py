@@ -1,0 +1,98 @@
+"""Reading the project's .env safely and planning its update (used by init, check and reset)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from recio_setup.envfile import EnvDocument, masked_diff
+from recio_setup.errors import StepFailed, UsageError
+from recio_setup.fsops import Found, Tree
+from recio_setup.paths import Paths
+from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile
+from recio_setup.settings import ENV_ORDER, FIELDS
+
+ENV_MODE = 0o600
+NEW_FILE_HEADER = (
+    "# REC.IO environment, written by recio-setup (see .env.example for every variable).\n"
+    "# It holds the database password: keep it private (mode 0600) and out of git.\n"
+)
+SECRET_KEYS = tuple(field.key for field in FIELDS if field.secret)
+
+
+@dataclass
+class EnvState:
+    rel: str  # where .env's content really lives (a symlink's target inside the project)
+    found: Found
+    document: EnvDocument | None
+    via_symlink: bool = False
+
+
+def _symlink_target_rel(root: Path, rel: str) -> str:
+    real_root = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(root / rel))
+    if target == real_root or real_root not in target.parents:
+        raise StepFailed(
+            f"{rel} is a symlink to {target}, outside the project; refusing to write through it",
+            hint="replace the link with a regular file, or point it at a file inside the project",
+            cause="unsafe_symlink",
+        )
+    return str(target.relative_to(real_root))
+
+
+def decode_env(data: bytes, rel: str) -> EnvDocument:
+    if b"\x00" in data:
+        raise UsageError(f"{rel} holds a NUL byte, so it is not a text file",
+                         hint="run `recio-setup reset`: it archives the file and rewrites it "
+                              "with every key it can still read")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{rel} is not UTF-8 text (byte {exc.start})",
+                         hint="run `recio-setup reset` to repair it") from None
+    return EnvDocument.parse(text)
+
+
+def read_env(tree: Tree, paths: Paths) -> EnvState:
+    rel = paths.env_rel
+    found = tree.inspect(rel)
+    via_symlink = found.kind == "symlink"
+    if via_symlink:
+        rel = _symlink_target_rel(paths.root, rel)
+        found = tree.inspect(rel)
+    if found.kind == "missing":
+        return EnvState(rel, found, None, via_symlink)
+    if found.kind != "file":
+        raise UsageError(f"{rel} is not a regular file ({found.describe()})",
+                         hint="run `recio-setup reset` to move it into the archive")
+    return EnvState(rel, found, decode_env(tree.read_file(rel), rel), via_symlink)
+
+
+@dataclass
+class EnvPlan:
+    plan: Plan
+    diff: str
+    changed: list[str]
+    text: str
+
+
+def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
+    """What writing `desired` to .env takes: nothing, a new file, a replacement, or a mode fix."""
+    plan = Plan()
+    old_text = state.document.text if state.document else ""
+    base = state.document or EnvDocument.parse(NEW_FILE_HEADER)
+    document, changed = base.updated(desired, ENV_ORDER)
+    if state.document is None:
+        plan.add(WriteFile(state.rel, "create .env with the values above", document.text.encode(),
+                           ENV_MODE))
+    elif changed:
+        reason = f"update {', '.join(changed)}"
+        plan.add(ReplaceFile(state.rel, reason, document.text.encode(), ENV_MODE))
+    elif state.found.mode is not None and state.found.mode & ~ENV_MODE:
+        mode = state.found.mode & ENV_MODE
+        plan.add(SetMode(state.rel, f".env holds secrets; mode {state.found.mode_text} is too "
+                         f"open", mode, state.found))
+    diff = masked_diff(old_text, document.text, SECRET_KEYS)
+    return EnvPlan(plan, diff, changed, document.text)

@@ -1,0 +1,220 @@
+"""The values init writes to .env: what they are, where each comes from, and how each is checked.
+
+Precedence (DESIGN.md): flag > environment variable > the value already in .env > detected (host)
+> documented default. DATABASE_URL, as --database-url or from the environment, is a source for the
+POSTGRES_* values at its own level, below the specific flag or variable. Every value remembers its
+source for the summary. The password never comes from a bare flag: it would show in `ps`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from recio_setup.errors import UsageError
+from recio_setup.host import validate_host
+from recio_setup.result import Value
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TRUE_WORDS = {"true", "yes", "1", "on"}
+FALSE_WORDS = {"false", "no", "0", "off"}
+DEFAULT_PASSWORD = "rec_io_password"  # the reference's documented default, used with a warning
+
+
+def normalise_bool(text: str) -> str:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return "true"
+    if word in FALSE_WORDS:
+        return "false"
+    raise ValueError(f"{text!r} is not true or false (true/false, yes/no, 1/0)")
+
+
+def normalise_port(text: str) -> str:
+    stripped = text.strip()
+    if not stripped.isdigit() or not 1 <= int(stripped) <= 65535:
+        raise ValueError(f"{text!r} is not a port number from 1 to 65535")
+    return str(int(stripped))
+
+
+def normalise_identifier(text: str) -> str:
+    if not IDENTIFIER.fullmatch(text) or len(text.encode()) > 63:
+        raise ValueError(
+            f"{text!r} is not a PostgreSQL name: use letters, digits and underscores, "
+            "starting with a letter or underscore, at most 63 bytes"
+        )
+    return text
+
+
+def normalise_host(text: str) -> str:
+    try:
+        return validate_host(text.strip())
+    except UsageError as exc:
+        raise ValueError(exc.message) from exc
+
+
+def normalise_database_type(text: str) -> str:
+    if text.strip().lower() != "postgresql":
+        raise ValueError(f"{text!r} is not supported; REC.IO runs on postgresql only")
+    return "postgresql"
+
+
+def normalise_password(text: str) -> str:
+    if not text:
+        raise ValueError("the password is empty")
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in text):
+        raise ValueError("the password contains a line break or control character")
+    if "${" in text:
+        raise ValueError("the password contains `${`, which python-dotenv would expand in .env")
+    return text
+
+
+@dataclass(frozen=True)
+class Field:
+    """One question: its .env key, flag, default, check, and how the wizard asks it."""
+
+    key: str
+    flag: str | None
+    default: str | None
+    normalise: Callable[[str], str]
+    question: str
+    secret: bool = False
+
+    @property
+    def dest(self) -> str | None:
+        return self.flag.lstrip("-").replace("-", "_") if self.flag else None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("TRADING_SYSTEM_HOST", "--host", None, normalise_host,
+          "Host address the services announce"),
+    Field("AUTH_ENABLED", "--auth-enabled", "false", normalise_bool,
+          "Enable authentication?"),
+    Field("DATABASE_TYPE", None, "postgresql", normalise_database_type, "Database type"),
+    Field("POSTGRES_HOST", "--postgres-host", "localhost", normalise_host, "PostgreSQL host"),
+    Field("POSTGRES_PORT", "--postgres-port", "5432", normalise_port, "PostgreSQL port"),
+    Field("POSTGRES_DB", "--postgres-db", "rec_io_db", normalise_identifier, "Database name"),
+    Field("POSTGRES_USER", "--postgres-user", "rec_io_user", normalise_identifier,
+          "Database user"),
+    Field("POSTGRES_PASSWORD", "--postgres-password-file", None, normalise_password,
+          "Database password", secret=True),
+)
+FIELD_BY_KEY = {field.key: field for field in FIELDS}
+ENV_ORDER = tuple(field.key for field in FIELDS)
+URL_KEYS = {"username": "POSTGRES_USER", "password": "POSTGRES_PASSWORD",
+            "hostname": "POSTGRES_HOST", "port": "POSTGRES_PORT", "path": "POSTGRES_DB"}
+
+
+def parse_database_url(url: str, where: str) -> dict[str, str]:
+    """POSTGRES_* values from postgresql://user:pass@host:port/db (percent-encoded)."""
+    hint = "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE, percent-encoding special characters"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{where} is not a valid database URL", hint=hint) from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise UsageError(f"{where} must start with postgresql://", hint=hint)
+    found = {
+        "POSTGRES_USER": unquote(parts.username or ""),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_HOST": parts.hostname or "",
+        "POSTGRES_PORT": str(port) if port else "",
+        "POSTGRES_DB": unquote(parts.path.lstrip("/")),
+    }
+    return {key: value for key, value in found.items() if value}
+
+
+def read_password_file(name: str) -> str:
+    """The first line of FILE, or of stdin for `-`, without its line ending."""
+    try:
+        if name == "-":
+            line = sys.stdin.readline()
+        else:
+            with Path(name).expanduser().open(encoding="utf-8") as handle:
+                line = handle.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"--postgres-password-file {name}: cannot read it ({exc.__class__.__name__})",
+            hint="give a readable file whose first line is the password, or - for stdin",
+        ) from None
+    return line.rstrip("\r\n")
+
+
+def describe_source(field: Field, source: str) -> str:
+    """Where a bad value was found, in the words a user would search for."""
+    if source.startswith("flag "):
+        return source.removeprefix("flag ")
+    if source == "flag":
+        return field.flag or field.key
+    if source.startswith("environment "):
+        return f"{source.removeprefix('environment ')} in the environment"
+    if source.startswith("file "):
+        return f"the password in {source.removeprefix('file ')}"
+    return f"{field.key} in {source}"
+
+
+def check(field: Field, raw: str, where: str) -> str:
+    try:
+        return field.normalise(raw)
+    except ValueError as exc:
+        what = f"{where}: {exc}"
+        fix = f"pass a valid {field.flag}" if field.flag else f"set {field.key} correctly"
+        raise UsageError(what, hint=f"{fix} (or fix {field.key} where it is set)") from None
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for field in FIELDS:
+        raw = getattr(args, field.dest, None) if field.dest else None
+        if raw is None:
+            continue
+        if field.key == "AUTH_ENABLED":
+            found[field.key] = ("true" if raw else "false", "flag")
+        elif field.key == "POSTGRES_PASSWORD":
+            found[field.key] = (read_password_file(raw), "file " + ("stdin" if raw == "-" else raw))
+        else:
+            found[field.key] = (str(raw), f"flag {field.flag}")
+    return found
+
+
+def resolve(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    env_file: Mapping[str, str | None],
+    detected_host: tuple[str, str],
+) -> dict[str, Value]:
+    """Every field's value and source, validated; UsageError (exit 2) names what is wrong."""
+    layers: list[dict[str, tuple[str, str]]] = [_flag_values(args)]
+    if getattr(args, "database_url", None):
+        url_values = parse_database_url(args.database_url, "--database-url")
+        layers.append({k: (v, "flag --database-url") for k, v in url_values.items()})
+    layers.append({f.key: (environ[f.key], f"environment {f.key}") for f in FIELDS
+                   if environ.get(f.key)})
+    if environ.get("DATABASE_URL"):
+        url_values = parse_database_url(environ["DATABASE_URL"], "DATABASE_URL in the environment")
+        layers.append({k: (v, "environment DATABASE_URL") for k, v in url_values.items()})
+    layers.append({f.key: (v, ".env") for f in FIELDS if (v := env_file.get(f.key))})
+    layers.append({"TRADING_SYSTEM_HOST": detected_host})
+    layers.append({f.key: (f.default, "default") for f in FIELDS if f.default is not None})
+    values: dict[str, Value] = {}
+    for field in FIELDS:
+        for layer in layers:
+            if field.key in layer:
+                raw, source = layer[field.key]
+                where = describe_source(field, source)
+                values[field.key] = Value(field.key, check(field, raw, where), source, field.secret)
+                break
+    return values
+
+
+def generate_password() -> str:
+    """A strong random password that needs no quoting in .env or in a URL."""
+    import secrets
+
+    return secrets.token_urlsafe(24)

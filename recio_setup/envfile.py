@@ -63,7 +63,9 @@ class EnvDocument:
     def bad_lines(self) -> list[Line]:
         return [line for line in self.lines if line.error]
 
-    def updated(self, desired: Mapping[str, str], order: Iterable[str]) -> tuple[EnvDocument, list[str]]:
+    def updated(
+        self, desired: Mapping[str, str], order: Iterable[str]
+    ) -> tuple[EnvDocument, list[str]]:
         """A new document holding `desired`; returns it and the keys whose line changed."""
         current = self.values()
         lines = list(self.lines)
@@ -108,8 +110,10 @@ def encode_value(key: str, value: str) -> str:
             hint="choose a value without `${`",
         )
     if any(ch in value for ch in "\n\r\x00"):
-        raise UsageError(f"the value for {key} contains a line break or NUL byte",
-                         hint="values in .env must be a single line")
+        raise UsageError(
+            f"the value for {key} contains a line break or NUL byte",
+            hint="values in .env must be a single line",
+        )
     if BARE_VALUE.fullmatch(value):
         return value
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

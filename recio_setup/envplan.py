@@ -44,14 +44,18 @@ def _symlink_target_rel(root: Path, rel: str) -> str:
 
 def decode_env(data: bytes, rel: str) -> EnvDocument:
     if b"\x00" in data:
-        raise UsageError(f"{rel} holds a NUL byte, so it is not a text file",
-                         hint="run `recio-setup reset`: it archives the file and rewrites it "
-                              "with every key it can still read")
+        raise UsageError(
+            f"{rel} holds a NUL byte, so it is not a text file",
+            hint="run `recio-setup reset`: it archives the file and rewrites it "
+            "with every key it can still read",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{rel} is not UTF-8 text (byte {exc.start})",
-                         hint="run `recio-setup reset` to repair it") from None
+        raise UsageError(
+            f"{rel} is not UTF-8 text (byte {exc.start})",
+            hint="run `recio-setup reset` to repair it",
+        ) from None
     return EnvDocument.parse(text)
 
 
@@ -65,8 +69,10 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
     if found.kind == "missing":
         return EnvState(rel, found, None, via_symlink)
     if found.kind != "file":
-        raise UsageError(f"{rel} is not a regular file ({found.describe()})",
-                         hint="run `recio-setup reset` to move it into the archive")
+        raise UsageError(
+            f"{rel} is not a regular file ({found.describe()})",
+            hint="run `recio-setup reset` to move it into the archive",
+        )
     return EnvState(rel, found, decode_env(tree.read_file(rel), rel), via_symlink)
 
 
@@ -85,14 +91,23 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
     base = state.document or EnvDocument.parse(NEW_FILE_HEADER)
     document, changed = base.updated(desired, ENV_ORDER)
     if state.document is None:
-        plan.add(WriteFile(state.rel, "create .env with the values above", document.text.encode(),
-                           ENV_MODE))
+        plan.add(
+            WriteFile(
+                state.rel, "create .env with the values above", document.text.encode(), ENV_MODE
+            )
+        )
     elif changed:
         reason = f"update {', '.join(changed)}"
         plan.add(ReplaceFile(state.rel, reason, document.text.encode(), ENV_MODE))
     elif state.found.mode is not None and state.found.mode & ~ENV_MODE:
         mode = state.found.mode & ENV_MODE
-        plan.add(SetMode(state.rel, f".env holds secrets; mode {state.found.mode_text} is too "
-                         f"open", mode, state.found))
+        plan.add(
+            SetMode(
+                state.rel,
+                f".env holds secrets; mode {state.found.mode_text} is too open",
+                mode,
+                state.found,
+            )
+        )
     diff = masked_diff(old_text, document.text, SECRET_KEYS)
     return EnvPlan(plan, diff, changed, document.text)

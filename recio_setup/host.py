@@ -8,7 +8,9 @@ from collections.abc import Mapping
 
 from recio_setup.errors import UsageError
 
-HOSTNAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+HOSTNAME = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
 
 
 def validate_host(text: str) -> str:
@@ -18,7 +20,9 @@ def validate_host(text: str) -> str:
         pass
     if HOSTNAME.fullmatch(text):
         return text
-    raise UsageError(f"{text!r} is not an IP address or host name", hint="e.g. 192.168.1.20 or my-mac.local")
+    raise UsageError(
+        f"{text!r} is not an IP address or host name", hint="e.g. 192.168.1.20 or my-mac.local"
+    )
 
 
 def host_candidates() -> list[str]:

@@ -91,23 +91,33 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("TRADING_SYSTEM_HOST", "--host", None, normalise_host,
-          "Host address the services announce"),
-    Field("AUTH_ENABLED", "--auth-enabled", "false", normalise_bool,
-          "Enable authentication?"),
+    Field(
+        "TRADING_SYSTEM_HOST", "--host", None, normalise_host, "Host address the services announce"
+    ),
+    Field("AUTH_ENABLED", "--auth-enabled", "false", normalise_bool, "Enable authentication?"),
     Field("DATABASE_TYPE", None, "postgresql", normalise_database_type, "Database type"),
     Field("POSTGRES_HOST", "--postgres-host", "localhost", normalise_host, "PostgreSQL host"),
     Field("POSTGRES_PORT", "--postgres-port", "5432", normalise_port, "PostgreSQL port"),
     Field("POSTGRES_DB", "--postgres-db", "rec_io_db", normalise_identifier, "Database name"),
-    Field("POSTGRES_USER", "--postgres-user", "rec_io_user", normalise_identifier,
-          "Database user"),
-    Field("POSTGRES_PASSWORD", "--postgres-password-file", None, normalise_password,
-          "Database password", secret=True),
+    Field("POSTGRES_USER", "--postgres-user", "rec_io_user", normalise_identifier, "Database user"),
+    Field(
+        "POSTGRES_PASSWORD",
+        "--postgres-password-file",
+        None,
+        normalise_password,
+        "Database password",
+        secret=True,
+    ),
 )
 FIELD_BY_KEY = {field.key: field for field in FIELDS}
 ENV_ORDER = tuple(field.key for field in FIELDS)
-URL_KEYS = {"username": "POSTGRES_USER", "password": "POSTGRES_PASSWORD",
-            "hostname": "POSTGRES_HOST", "port": "POSTGRES_PORT", "path": "POSTGRES_DB"}
+URL_KEYS = {
+    "username": "POSTGRES_USER",
+    "password": "POSTGRES_PASSWORD",
+    "hostname": "POSTGRES_HOST",
+    "port": "POSTGRES_PORT",
+    "path": "POSTGRES_DB",
+}
 
 
 def parse_database_url(url: str, where: str) -> dict[str, str]:
@@ -194,8 +204,9 @@ def resolve(
     if getattr(args, "database_url", None):
         url_values = parse_database_url(args.database_url, "--database-url")
         layers.append({k: (v, "flag --database-url") for k, v in url_values.items()})
-    layers.append({f.key: (environ[f.key], f"environment {f.key}") for f in FIELDS
-                   if environ.get(f.key)})
+    layers.append(
+        {f.key: (environ[f.key], f"environment {f.key}") for f in FIELDS if environ.get(f.key)}
+    )
     if environ.get("DATABASE_URL"):
         url_values = parse_database_url(environ["DATABASE_URL"], "DATABASE_URL in the environment")
         layers.append({k: (v, "environment DATABASE_URL") for k, v in url_values.items()})

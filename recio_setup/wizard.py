@@ -47,13 +47,19 @@ def _ask_host(values: dict[str, Value], candidates: list[str]) -> None:
 
     current = values["TRADING_SYSTEM_HOST"].value
     choices = list(dict.fromkeys([current, *candidates, "localhost"])) + [OTHER]
-    answer = _ask(questionary.select(
-        "Host address the services announce (TRADING_SYSTEM_HOST):", choices=choices,
-        default=current,
-    ))
+    answer = _ask(
+        questionary.select(
+            "Host address the services announce (TRADING_SYSTEM_HOST):",
+            choices=choices,
+            default=current,
+        )
+    )
     if answer == OTHER:
-        answer = _ask(questionary.text("Host (IP address or name):",
-                                       validate=_validator("TRADING_SYSTEM_HOST")))
+        answer = _ask(
+            questionary.text(
+                "Host (IP address or name):", validate=_validator("TRADING_SYSTEM_HOST")
+            )
+        )
     _entered(values, "TRADING_SYSTEM_HOST", answer)
 
 
@@ -61,8 +67,11 @@ def _ask_text(values: dict[str, Value], key: str) -> None:
     import questionary
 
     field = FIELD_BY_KEY[key]
-    answer = _ask(questionary.text(f"{field.question} ({key}):", default=values[key].value,
-                                   validate=_validator(key)))
+    answer = _ask(
+        questionary.text(
+            f"{field.question} ({key}):", default=values[key].value, validate=_validator(key)
+        )
+    )
     _entered(values, key, answer.strip())
 
 
@@ -79,16 +88,21 @@ def _ask_password(values: dict[str, Value]) -> None:
 
     existing = values.get("POSTGRES_PASSWORD")
     choices = ([KEEP] if existing else []) + [GENERATE, ENTER]
-    answer = _ask(questionary.select("Database password (POSTGRES_PASSWORD):", choices=choices,
-                                     default=choices[0]))
+    answer = _ask(
+        questionary.select(
+            "Database password (POSTGRES_PASSWORD):", choices=choices, default=choices[0]
+        )
+    )
     if answer == KEEP and existing:
         return
     if answer == GENERATE:
-        values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", generate_password(), "generated",
-                                            True)
+        values["POSTGRES_PASSWORD"] = Value(
+            "POSTGRES_PASSWORD", generate_password(), "generated", True
+        )
         return
-    typed = _ask(questionary.password("Password (hidden):",
-                                      validate=_validator("POSTGRES_PASSWORD")))
+    typed = _ask(
+        questionary.password("Password (hidden):", validate=_validator("POSTGRES_PASSWORD"))
+    )
     values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", typed, "entered", True)
 
 
@@ -115,6 +129,16 @@ def run_wizard(values: dict[str, Value], candidates: list[str], output: Output) 
     rows = [[v.name, v.shown(), v.source] for v in values.values()]
     output.table("Summary", ["variable", "value", "source"], rows)
     if not _ask(questionary.confirm("Write these settings?", default=True)):
-        raise StepFailed("cancelled at the summary; nothing was written",
-                         hint="run it again, or pass the values as flags", cause="declined")
+        raise StepFailed(
+            "cancelled at the summary; nothing was written",
+            hint="run it again, or pass the values as flags",
+            cause="declined",
+        )
     return values
+
+
+def confirm(question: str, default: bool = False) -> bool:
+    """A yes/no question on the terminal (callers make sure there is one)."""
+    import questionary
+
+    return bool(_ask(questionary.confirm(question, default=default)))

@@ -1,23 +1,181 @@
-"""`recio-setup check` (filled in by its issue)."""
+"""`recio-setup check`: the doctor CI gates on. Read-only; exit 0 unless something failed.
+
+It looks at .env, the manifest and config.json, the data tree (only the entries of its table and
+the files directly under credentials/, never live_data/ or trade_history/), the ports, and the
+database connection unless --skip-db-check.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from recio_setup.errors import StepFailed
+from recio_setup.commands import dbflags
+from recio_setup.envplan import ENV_MODE, read_env
+from recio_setup.errors import EXIT_PROBLEMS, RecioError
+from recio_setup.fsops import Tree
+from recio_setup.result import Check, Result, Value
+from recio_setup.settings import FIELDS, check as check_value, describe_source
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
-    from recio_setup.result import Result
 
-HELP = "check (not built yet)"
-DESCRIPTION = HELP
+HELP = "check .env, config, the data tree, ports and the database; change nothing"
+DESCRIPTION = """\
+Check the environment without changing anything: .env (present, parses, mode 0600, every key
+valid), the port manifest and config.json, the data tree (complete, private modes on credentials,
+no symlink where an entry belongs), the service ports (in use or free, for information) and the
+PostgreSQL connection. Exit 0 when nothing failed (warnings allowed), 1 otherwise.
+"""
+REPAIR = "run `recio-setup reset` (it archives what it replaces)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    dbflags.add_arguments(parser, provisioning=False)
+
+
+def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]:
+    """Checks of .env, and the values it holds (valid ones only) for the database test."""
+    try:
+        state = read_env(tree, ctx.paths)
+    except RecioError as error:
+        return [Check(".env", "fail", error.message, error.hint or REPAIR)], {}
+    if state.document is None:
+        return [Check(".env", "fail", ".env is missing", "run `python bootstrap.py` (init)")], {}
+    checks: list[Check] = []
+    mode = state.found.mode or 0
+    if mode & ~ENV_MODE:
+        checks.append(
+            Check(
+                ".env mode",
+                "fail",
+                f"mode {state.found.mode_text} lets others read the database password",
+                f"chmod 600 {state.rel}, or {REPAIR}",
+            )
+        )
+    bad = state.document.bad_lines()
+    if bad:
+        numbers = ", ".join(str(line.number) for line in bad)
+        checks.append(
+            Check(".env syntax", "fail", f"python-dotenv cannot read line {numbers}", REPAIR)
+        )
+    values = _valid_values(state.document.values(), checks)
+    if not [c for c in checks if c.status == "fail"]:
+        checks.append(
+            Check(".env", "ok", f"{len(values)} keys valid, mode {state.found.mode_text}")
+        )
+    return checks, values
+
+
+def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str, Value]:
+    values: dict[str, Value] = {}
+    for field in FIELDS:
+        raw = found.get(field.key)
+        if not raw:
+            checks.append(
+                Check(
+                    f".env {field.key}",
+                    "fail",
+                    f"{field.key} is missing",
+                    "run `python bootstrap.py` (init) to fill it in",
+                )
+            )
+            continue
+        try:
+            values[field.key] = Value(
+                field.key,
+                check_value(field, raw, describe_source(field, ".env")),
+                ".env",
+                field.secret,
+            )
+        except RecioError as error:
+            checks.append(
+                Check(
+                    f".env {field.key}",
+                    "fail",
+                    error.message,
+                    f"run `python bootstrap.py {field.flag or ''}` with a valid value",
+                )
+            )
+    return values
+
+
+def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
+    from recio_setup.datatree import plan_tree
+
+    plan = plan_tree(tree, ctx.paths, "check")
+    checks = [
+        Check(
+            f"tree {a.path}",
+            "fail",
+            a.reason,
+            REPAIR
+            if a.kind != "create folder" and a.kind != "create file"
+            else "run `python bootstrap.py` (init) or `recio-setup reset`",
+        )
+        for a in plan.actions
+    ]
+    checks += plan.findings
+    if not checks:
+        checks.append(Check("data tree", "ok", f"complete for {ctx.paths.user}, modes right"))
+    return checks
+
+
+def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
+    from recio_setup.configfiles import plan_config_files
+
+    plan = plan_config_files(tree, ctx.paths, host, "check")
+    checks = [
+        Check(f"config {a.path}", "fail", a.reason, "run `python bootstrap.py` (init)")
+        for a in plan.actions
+    ]
+    return checks + plan.findings
+
+
+def port_checks(ctx: Context) -> list[Check]:
+    from recio_setup.ports import port_status_checks
+
+    return port_status_checks(ctx.paths)
 
 
 def run(ctx: Context) -> Result:
-    raise StepFailed(f"{ctx.command} is not built yet")
+    dbflags.validate(ctx.args)
+    result = Result("check")
+    with Tree(ctx.paths.root) as tree:
+        checks, values = env_checks(ctx, tree)
+        for value in values.values():
+            if value.secret:
+                ctx.output.add_secret(value.value)
+        host = (
+            values["TRADING_SYSTEM_HOST"].value if "TRADING_SYSTEM_HOST" in values else "localhost"
+        )
+        checks += config_checks(ctx, tree, host)
+        checks += tree_checks(ctx, tree)
+    checks += port_checks(ctx)
+    result.checks = checks
+    if ctx.args.skip_db_check:
+        result.checks.append(Check("database", "info", "skipped (--skip-db-check)"))
+    elif all(
+        key in values for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER")
+    ):
+        dbflags.database_steps(ctx, values, result)
+    else:
+        result.checks.append(
+            Check(
+                "database",
+                "fail",
+                "not tested: .env lacks valid POSTGRES_* values",
+                "run `python bootstrap.py` (init)",
+            )
+        )
+    failed = len(result.failed_checks)
+    warned = sum(1 for c in result.checks if c.status == "warn")
+    result.exit_code = EXIT_PROBLEMS if failed else 0
+    result.summary = (
+        f"{failed} problem(s), {warned} warning(s)"
+        if failed
+        else f"all good ({warned} warning(s))"
+        if warned
+        else "all good"
+    )
+    return result

@@ -18,32 +18,55 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 
 def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> None:
     group = parser.add_argument_group("database")
-    group.add_argument("--skip-db-check", action="store_true",
-                       help="do not test the PostgreSQL connection")
-    group.add_argument("--db-timeout", type=float, default=5.0, metavar="SECONDS",
-                       help="connection timeout (default: 5)")
-    group.add_argument("--db-sslmode", choices=SSL_MODES, default="prefer",
-                       help="libpq sslmode for the connection test (default: prefer)")
+    group.add_argument(
+        "--skip-db-check", action="store_true", help="do not test the PostgreSQL connection"
+    )
+    group.add_argument(
+        "--db-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="connection timeout (default: 5)",
+    )
+    group.add_argument(
+        "--db-sslmode",
+        choices=SSL_MODES,
+        default="prefer",
+        help="libpq sslmode for the connection test (default: prefer)",
+    )
     if not provisioning:
         return
-    group.add_argument("--create-db", action="store_true",
-                       help="create the role and the database (idempotent), as an admin")
-    group.add_argument("--admin-url", metavar="URL",
-                       help="admin connection for --create-db (default: POSTGRES_ADMIN_URL, else "
-                            "libpq defaults); put a password in POSTGRES_ADMIN_URL or a file")
-    group.add_argument("--admin-password-file", metavar="FILE",
-                       help="read the admin password from the first line of FILE (- for stdin)")
-    group.add_argument("--reset-db-password", action="store_true",
-                       help="with --create-db, set the existing role's password to POSTGRES_PASSWORD")
+    group.add_argument(
+        "--create-db",
+        action="store_true",
+        help="create the role and the database (idempotent), as an admin",
+    )
+    group.add_argument(
+        "--admin-url",
+        metavar="URL",
+        help="admin connection for --create-db (default: POSTGRES_ADMIN_URL, else "
+        "libpq defaults); put a password in POSTGRES_ADMIN_URL or a file",
+    )
+    group.add_argument(
+        "--admin-password-file",
+        metavar="FILE",
+        help="read the admin password from the first line of FILE (- for stdin)",
+    )
+    group.add_argument(
+        "--reset-db-password",
+        action="store_true",
+        help="with --create-db, set the existing role's password to POSTGRES_PASSWORD",
+    )
 
 
 def validate(args: argparse.Namespace) -> None:
     if args.db_timeout <= 0 or args.db_timeout > 600:
-        raise UsageError(f"--db-timeout {args.db_timeout:g} is out of range",
-                         hint="give a number of seconds between 0 and 600, e.g. --db-timeout 5")
+        raise UsageError(
+            f"--db-timeout {args.db_timeout:g} is out of range",
+            hint="give a number of seconds between 0 and 600, e.g. --db-timeout 5",
+        )
     if getattr(args, "reset_db_password", False) and not args.create_db:
-        raise UsageError("--reset-db-password only works with --create-db",
-                         hint="add --create-db")
+        raise UsageError("--reset-db-password only works with --create-db", hint="add --create-db")
 
 
 def settings_from(values: Mapping[str, Value], args: argparse.Namespace) -> DbSettings:
@@ -53,9 +76,15 @@ def settings_from(values: Mapping[str, Value], args: argparse.Namespace) -> DbSe
         return values[key].value
 
     password = values["POSTGRES_PASSWORD"].value if "POSTGRES_PASSWORD" in values else None
-    return DbSettings(host=get("POSTGRES_HOST"), port=int(get("POSTGRES_PORT")),
-                      dbname=get("POSTGRES_DB"), user=get("POSTGRES_USER"), password=password,
-                      sslmode=args.db_sslmode, connect_timeout=args.db_timeout)
+    return DbSettings(
+        host=get("POSTGRES_HOST"),
+        port=int(get("POSTGRES_PORT")),
+        dbname=get("POSTGRES_DB"),
+        user=get("POSTGRES_USER"),
+        password=password,
+        sslmode=args.db_sslmode,
+        connect_timeout=args.db_timeout,
+    )
 
 
 def _admin_password(ctx: Context) -> str | None:
@@ -79,12 +108,17 @@ def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) ->
         ctx.output.add_secret(admin.password)
         try:
             with ctx.output.progress("creating the database role and database"):
-                report = provision(admin, settings, reset_password=ctx.args.reset_db_password,
-                                   timeout=ctx.args.db_timeout)
+                report = provision(
+                    admin,
+                    settings,
+                    reset_password=ctx.args.reset_db_password,
+                    timeout=ctx.args.db_timeout,
+                )
         except RecioError as error:
             # .env is already written; report the cause and fix instead of aborting the report.
-            result.checks.append(Check("create database", "fail", error.message, error.hint,
-                                       {"cause": error.cause}))
+            result.checks.append(
+                Check("create database", "fail", error.message, error.hint, {"cause": error.cause})
+            )
             return
         result.checks.extend(report.to_checks())
     if ctx.args.skip_db_check:

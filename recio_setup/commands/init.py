@@ -35,27 +35,56 @@ defaults. On a terminal a short wizard asks for the rest; with no terminal on st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    values = parser.add_argument_group("values (each also read from the environment variable named)")
+    values = parser.add_argument_group(
+        "values (each also read from the environment variable named)"
+    )
     values.add_argument("--host", metavar="HOST", help="TRADING_SYSTEM_HOST (default: detected)")
-    values.add_argument("--auth-enabled", action=argparse.BooleanOptionalAction, default=None,
-                        help="AUTH_ENABLED (default: false)")
-    values.add_argument("--postgres-host", metavar="HOST", help="POSTGRES_HOST (default: localhost)")
+    values.add_argument(
+        "--auth-enabled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="AUTH_ENABLED (default: false)",
+    )
+    values.add_argument(
+        "--postgres-host", metavar="HOST", help="POSTGRES_HOST (default: localhost)"
+    )
     values.add_argument("--postgres-port", metavar="PORT", help="POSTGRES_PORT (default: 5432)")
     values.add_argument("--postgres-db", metavar="NAME", help="POSTGRES_DB (default: rec_io_db)")
-    values.add_argument("--postgres-user", metavar="NAME", help="POSTGRES_USER (default: rec_io_user)")
-    values.add_argument("--postgres-password-file", metavar="FILE",
-                        help="read POSTGRES_PASSWORD from the first line of FILE (- for stdin); "
-                             "no flag takes a password itself, since it would show in `ps`")
-    values.add_argument("--database-url", metavar="URL",
-                        help="postgresql://USER@HOST:PORT/DB as a source for POSTGRES_*; put a "
-                             "password in DATABASE_URL (environment), not in this flag")
+    values.add_argument(
+        "--postgres-user", metavar="NAME", help="POSTGRES_USER (default: rec_io_user)"
+    )
+    values.add_argument(
+        "--postgres-password-file",
+        metavar="FILE",
+        help="read POSTGRES_PASSWORD from the first line of FILE (- for stdin); "
+        "no flag takes a password itself, since it would show in `ps`",
+    )
+    values.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="postgresql://USER@HOST:PORT/DB as a source for POSTGRES_*; put a "
+        "password in DATABASE_URL (environment), not in this flag",
+    )
     run = parser.add_argument_group("running")
-    run.add_argument("--non-interactive", "-y", "--yes", action="store_true",
-                     help="never prompt; a missing value is an error naming its flag")
-    run.add_argument("--dry-run", action="store_true",
-                     help="print the plan and a masked diff of .env; change nothing")
-    run.add_argument("--lock-timeout", type=float, default=10.0, metavar="SECONDS",
-                     help="wait this long for another run's lock (default: 10)")
+    run.add_argument(
+        "--non-interactive",
+        "-y",
+        "--yes",
+        action="store_true",
+        help="never prompt; a missing value is an error naming its flag",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and a masked diff of .env; change nothing",
+    )
+    run.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait this long for another run's lock (default: 10)",
+    )
     dbflags.add_arguments(parser, provisioning=True)
 
 
@@ -67,9 +96,10 @@ def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
         if url and urlsplit(url).password:
             name = "--" + flag.replace("_", "-")
             env = "DATABASE_URL" if flag == "database_url" else "POSTGRES_ADMIN_URL"
-            raise UsageError(f"{name} holds a password, which would show in `ps` and shell history",
-                             hint=f"set {env} in the environment instead, or pass the password "
-                                  "through a file")
+            raise UsageError(
+                f"{name} holds a password, which would show in `ps` and shell history",
+                hint=f"set {env} in the environment instead, or pass the password through a file",
+            )
 
 
 def _fill_password(values: dict[str, Value], ctx: Context) -> None:
@@ -77,12 +107,15 @@ def _fill_password(values: dict[str, Value], ctx: Context) -> None:
     if "POSTGRES_PASSWORD" in values or ctx.interactive:
         return
     if ctx.args.create_db:
-        values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", generate_password(), "generated",
-                                            True)
+        values["POSTGRES_PASSWORD"] = Value(
+            "POSTGRES_PASSWORD", generate_password(), "generated", True
+        )
         return
-    ctx.output.warn(f"no database password given; using the documented default "
-                    f"{DEFAULT_PASSWORD!r}. Set POSTGRES_PASSWORD or --postgres-password-file "
-                    "for anything but a throwaway setup.")
+    ctx.output.warn(
+        f"no database password given; using the documented default "
+        f"{DEFAULT_PASSWORD!r}. Set POSTGRES_PASSWORD or --postgres-password-file "
+        "for anything but a throwaway setup."
+    )
     values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", DEFAULT_PASSWORD, "default", True)
 
 
@@ -94,8 +127,10 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
     env_values = state.document.values() if state.document else {}
     if state.document and state.document.bad_lines():
         lines = ", ".join(str(line.number) for line in state.document.bad_lines())
-        ctx.output.warn(f".env has lines python-dotenv cannot read (line {lines}); they are kept "
-                        "as they are. `recio-setup reset` can rewrite the file.")
+        ctx.output.warn(
+            f".env has lines python-dotenv cannot read (line {lines}); they are kept "
+            "as they are. `recio-setup reset` can rewrite the file."
+        )
     values = resolve(ctx.args, ctx.environ, env_values, detect_host({}))
     dbflags.validate(ctx.args)
     _fill_password(values, ctx)
@@ -146,8 +181,11 @@ def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> R
     if env.diff:
         ctx.output.text(env.diff)
     result.data["env_diff"] = env.diff
-    result.summary = (f"dry run: {len(plan.actions)} change(s) planned, nothing written"
-                      if plan.actions else "dry run: nothing to change")
+    result.summary = (
+        f"dry run: {len(plan.actions)} change(s) planned, nothing written"
+        if plan.actions
+        else "dry run: nothing to change"
+    )
     return result
 
 
@@ -161,9 +199,15 @@ def _apply(ctx: Context, tree: Tree, plan: Plan, result: Result) -> None:
     failed = [a for a in result.actions if a.state == "failed"]
     if failed:
         result.exit_code = EXIT_PROBLEMS
-        result.checks.append(Check("apply", "fail", f"{len(failed)} step(s) failed: "
-                                   + "; ".join(f"{a.path}: {a.detail}" for a in failed),
-                                   "see the actions above; `recio-setup check` lists what is left"))
+        result.checks.append(
+            Check(
+                "apply",
+                "fail",
+                f"{len(failed)} step(s) failed: "
+                + "; ".join(f"{a.path}: {a.detail}" for a in failed),
+                "see the actions above; `recio-setup check` lists what is left",
+            )
+        )
     if archive.run_rel:
         result.notes.append(f"replaced files were kept in {archive.run_rel}")
 
@@ -173,9 +217,12 @@ def _summarise(result: Result) -> None:
         result.exit_code = EXIT_PROBLEMS
     done = sum(1 for a in result.actions if a.state == "done")
     if result.exit_code == 0:
-        result.summary = (f"ready: {done} change(s) made" if done
-                          else "ready: everything was already in place")
+        result.summary = (
+            f"ready: {done} change(s) made" if done else "ready: everything was already in place"
+        )
     else:
-        result.summary = ("init did not finish: see the failed checks above"
-                          + ("; .env is written" if any(a.path.endswith(".env") and a.state == "done"
-                                                        for a in result.actions) else ""))
+        result.summary = "init did not finish: see the failed checks above" + (
+            "; .env is written"
+            if any(a.path.endswith(".env") and a.state == "done" for a in result.actions)
+            else ""
+        )

@@ -1,23 +1,231 @@
-"""`recio-setup reset` (filled in by its issue)."""
+"""`recio-setup reset`: repair what check finds, losing nothing; `--all` starts fresh; `--undo`.
+
+Everything replaced or moved goes into backend/data/archives/<timestamp>-reset/ (files/ keeps the
+relative paths, record.json says what moved where). `--all` works by rename, so its cost does not
+depend on how much data there is. `--undo` puts the most recent reset's archive back.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import TYPE_CHECKING
 
-from recio_setup.errors import StepFailed
+from recio_setup.archive import Archive
+from recio_setup.envrepair import plan_env_repair
+from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
+from recio_setup.fsops import RunLock, Tree
+from recio_setup.plan import ApplyContext, ArchiveEntry, Plan, apply_plan
+from recio_setup.result import ActionRecord, Check, Result
+from recio_setup.undo import changed_since, fingerprint, latest_reset, restore
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
-    from recio_setup.result import Result
 
-HELP = "reset (not built yet)"
-DESCRIPTION = HELP
+HELP = "repair a corrupted tree (archiving, never deleting); --all starts fresh; --undo"
+DESCRIPTION = """\
+Repair what `check` finds: recreate what is missing, tighten modes, and archive then replace what
+is corrupt (token files become {}, a bad manifest is replaced from the template, config.json is
+regenerated, a corrupt .env is rewritten with every key still readable). Symlinks and intruders
+standing where an entry belongs are moved into the archive and the real entry created.
+
+Nothing is ever deleted: whatever is replaced goes to backend/data/archives/<time>-reset/, with
+record.json saying what moved from where. `--undo` puts the most recent reset back.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    group = parser.add_argument_group("reset")
+    group.add_argument(
+        "--all",
+        action="store_true",
+        help="also archive users/USER/ and live_data/ and recreate them fresh",
+    )
+    group.add_argument(
+        "--include-credentials",
+        action="store_true",
+        help="with --all, archive the credentials folder too (kept by default)",
+    )
+    group.add_argument(
+        "--undo", action="store_true", help="put back what the most recent reset archived"
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="with --undo, also overwrite what changed since that reset",
+    )
+    group.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    group.add_argument(
+        "--yes",
+        "-y",
+        "--non-interactive",
+        dest="yes",
+        action="store_true",
+        help="do not ask for confirmation (required without a terminal for --all and --undo)",
+    )
+    group.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait this long for another run's lock (default: 10)",
+    )
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if args.include_credentials and not args.all:
+        raise UsageError("--include-credentials only works with --all", hint="add --all")
+    if args.force and not args.undo:
+        raise UsageError("--force only works with --undo", hint="add --undo")
+    if args.undo and args.all:
+        raise UsageError("--undo and --all cannot be combined", hint="run them one at a time")
+
+
+def _confirm(ctx: Context, question: str) -> None:
+    """Destructive-looking steps ask on a terminal and need --yes without one."""
+    if ctx.args.yes or ctx.args.dry_run:
+        return
+    flag = "--undo" if ctx.args.undo else "--all"
+    if not ctx.interactive:
+        raise UsageError(
+            f"reset {flag} needs confirmation, and there is no terminal to ask on",
+            hint=f"add --yes to run `recio-setup reset {flag} --yes`",
+        )
+    from recio_setup.wizard import confirm
+
+    if not confirm(question):
+        raise StepFailed("cancelled; nothing was changed", cause="declined")
+
+
+def fresh_start_plan(ctx: Context, tree: Tree) -> Plan:
+    """--all: move users/USER/ (credentials kept unless asked) and live_data/ into the archive."""
+    plan = Plan()
+    user_rel = ctx.paths.user_rel
+    reason = "reset --all starts this fresh"
+    if ctx.args.include_credentials or tree.inspect(user_rel).kind != "dir":
+        if tree.inspect(user_rel).kind != "missing":
+            plan.add(ArchiveEntry(user_rel, reason))
+    else:
+        for name in tree.list_dir(user_rel):
+            if name != "credentials":
+                plan.add(ArchiveEntry(f"{user_rel}/{name}", reason))
+    live = f"{ctx.paths.data_rel}/live_data"
+    if tree.inspect(live).kind != "missing":
+        plan.add(ArchiveEntry(live, reason))
+    return plan
+
+
+def repair_plan(ctx: Context, tree: Tree) -> Plan:
+    from recio_setup.configfiles import plan_config_files
+    from recio_setup.datatree import plan_tree
+
+    plan = Plan()
+    env_plan, host = plan_env_repair(tree, ctx.paths)
+    plan.extend(env_plan)
+    plan.extend(plan_config_files(tree, ctx.paths, host, "reset"))
+    plan.extend(plan_tree(tree, ctx.paths, "reset"))
+    return plan
 
 
 def run(ctx: Context) -> Result:
-    raise StepFailed(f"{ctx.command} is not built yet")
+    _validate(ctx.args)
+    if ctx.args.undo:
+        return run_undo(ctx)
+    result = Result("reset", dry_run=ctx.args.dry_run)
+    with Tree(ctx.paths.root) as tree:
+        if ctx.args.dry_run:
+            plan = fresh_start_plan(ctx, tree) if ctx.args.all else Plan()
+            plan.extend(repair_plan(ctx, tree))
+            result.actions, result.checks = plan.planned(), plan.findings
+            result.summary = f"dry run: {len(plan.actions)} change(s) planned, nothing changed"
+            return result
+        if ctx.args.all:
+            _confirm(ctx, "Archive users/ and live_data/ and start them fresh?")
+        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+            archive = Archive(tree, "reset", ctx.paths.archives_rel)
+            apply_ctx = ApplyContext(tree, archive, ctx.output)
+            if ctx.args.all:
+                result.actions += apply_plan(fresh_start_plan(ctx, tree), apply_ctx)
+            plan = repair_plan(ctx, tree)
+            result.actions += apply_plan(plan, apply_ctx)
+            result.checks += plan.findings
+            if archive.run_rel:
+                after = {e["from"]: fingerprint(tree, e["from"]) for e in archive.entries}
+                archive.write_record({"after": after, "all": ctx.args.all})
+                result.notes.append(
+                    f"archived to {archive.run_rel} (undo: recio-setup reset --undo)"
+                )
+    return _finish(result, "repaired")
+
+
+def _finish(result: Result, verb: str) -> Result:
+    failed = [a for a in result.actions if a.state == "failed"]
+    if failed:
+        result.checks.append(
+            Check(
+                "reset",
+                "fail",
+                f"{len(failed)} step(s) failed",
+                "see the actions above, then run `recio-setup check`",
+            )
+        )
+    if result.failed_checks:
+        result.exit_code = EXIT_PROBLEMS
+    done = sum(1 for a in result.actions if a.state == "done")
+    result.summary = (
+        f"{verb}: {done} change(s)"
+        if result.exit_code == 0 and done
+        else "nothing to repair"
+        if result.exit_code == 0
+        else f"reset left {len(result.failed_checks)} problem(s)"
+    )
+    return result
+
+
+def run_undo(ctx: Context) -> Result:
+    result = Result("reset", dry_run=ctx.args.dry_run)
+    with Tree(ctx.paths.root) as tree:
+        record = latest_reset(tree, ctx.paths)
+        changed = changed_since(tree, record)
+        if changed and not ctx.args.force:
+            raise StepFailed(
+                f"changed since that reset: {', '.join(changed)}; undo would overwrite it",
+                hint="add --force (what is there now is archived, not deleted)",
+                cause="changed_since_reset",
+            )
+        planned = [
+            ActionRecord("restore", e["from"], f"from {e['to']}", "planned")
+            for e in reversed(record.entries)
+        ]
+        if ctx.args.dry_run:
+            result.actions = planned
+            result.summary = f"dry run: would restore {len(planned)} path(s) from {record.run_rel}"
+            return result
+        _confirm(ctx, f"Put back the {len(planned)} path(s) archived in {record.run_rel}?")
+        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+            undo_archive = Archive(tree, "undo", ctx.paths.archives_rel)
+            steps = restore(tree, record, undo_archive)
+            archive = Archive(
+                tree,
+                "reset",
+                ctx.paths.archives_rel,
+                run_rel=record.run_rel,
+                entries=record.entries,
+            )
+            archive.write_record(
+                {
+                    **{
+                        k: v
+                        for k, v in record.data.items()
+                        if k not in ("version", "command", "entries")
+                    },
+                    "undone_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "undo_archive": undo_archive.run_rel,
+                }
+            )
+    result.actions = [
+        ActionRecord("restore", s.split(":")[0], s.split(": ", 1)[1], "done") for s in steps
+    ]
+    if undo_archive.run_rel:
+        result.notes.append(f"what the reset had created was kept in {undo_archive.run_rel}")
+    return _finish(result, "undone")

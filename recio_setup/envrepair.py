@@ -1,0 +1,98 @@
+"""Repairing a corrupt .env for reset: keep every line that can still be read, archive the rest."""
+
+from __future__ import annotations
+
+from recio_setup.envfile import EnvDocument
+from recio_setup.envplan import ENV_MODE, _symlink_target_rel
+from recio_setup.errors import RecioError
+from recio_setup.fsops import Tree
+from recio_setup.paths import Paths
+from recio_setup.plan import Plan, ReplaceFile, SetMode
+from recio_setup.result import Check
+from recio_setup.settings import FIELD_BY_KEY
+
+
+def readable_lines(data: bytes) -> tuple[str, list[int]]:
+    """The text of every line python-dotenv can read, and the numbers of the lines it cannot."""
+    kept: list[str] = []
+    lost: list[int] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            lost.append(number)
+            continue
+        if "\x00" in line or EnvDocument.parse(line + "\n").bad_lines():
+            lost.append(number)
+            continue
+        kept.append(line)
+    # The empty string after a final newline is kept as a line, so the ending survives the join.
+    return "\n".join(kept), lost
+
+
+def _host_from(document: EnvDocument) -> str:
+    raw = document.values().get("TRADING_SYSTEM_HOST") or ""
+    try:
+        return FIELD_BY_KEY["TRADING_SYSTEM_HOST"].normalise(raw)
+    except ValueError:
+        from recio_setup.host import detect_host
+
+        return detect_host({})[0]
+
+
+def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
+    """The repair of .env (if any), and the host config.json should be generated with."""
+    plan = Plan()
+    rel = paths.env_rel
+    found = tree.inspect(rel)
+    if found.kind == "symlink":
+        try:
+            rel = _symlink_target_rel(paths.root, rel)
+        except RecioError as error:
+            plan.note(Check(".env", "fail", error.message, error.hint))
+            return plan, "localhost"
+        found = tree.inspect(rel)
+    if found.kind == "missing":
+        plan.note(
+            Check(
+                ".env",
+                "fail",
+                ".env is missing; reset does not invent values",
+                "run `python bootstrap.py` (init)",
+            )
+        )
+        from recio_setup.host import detect_host
+
+        return plan, detect_host({})[0]
+    if found.kind != "file":
+        plan.note(
+            Check(
+                ".env",
+                "fail",
+                f"{rel} is {found.describe()}, not a file",
+                f"move {rel} away, then run `python bootstrap.py` (init)",
+            )
+        )
+        return plan, "localhost"
+    data = tree.read_file(rel, limit=1 << 22)
+    text, lost = readable_lines(data)
+    if lost:
+        numbers = ", ".join(map(str, lost))
+        plan.add(
+            ReplaceFile(
+                rel,
+                f"rewrite .env without unreadable line(s) {numbers}; the archived copy keeps them",
+                text.encode(),
+                ENV_MODE,
+            )
+        )
+    elif (found.mode or 0) & ~ENV_MODE:
+        plan.add(
+            SetMode(
+                rel,
+                f".env holds secrets; mode {found.mode_text} is too open",
+                (found.mode or 0) & ENV_MODE,
+                found,
+            )
+        )
+    return plan, _host_from(EnvDocument.parse(text))

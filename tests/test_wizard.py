@@ -1,0 +1,116 @@
+"""The wizard in a real pseudo-terminal (pexpect), the way a new developer meets it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+from dotenv import dotenv_values
+
+from tests.conftest import REPO, SCRUBBED
+
+UP, DOWN, ENTER, CTRL_C, CTRL_U = "\x1b[A", "\x1b[B", "\r", "\x03", "\x15"
+
+
+def spawn(project: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    child_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    child_env.update(
+        {
+            "PROMPT_TOOLKIT_NO_CPR": "1",
+            "TERM": "xterm",
+            "COLUMNS": "120",
+            "LINES": "40",
+            **(env or {}),
+        }
+    )
+    return pexpect.spawn(
+        sys.executable,
+        [str(REPO / "bootstrap.py"), "--no-venv", "--root", str(project), *args],
+        env=child_env,
+        cwd=str(project),
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 120),
+    )
+
+
+def answer_text(child: Any, prompt: str, value: str) -> None:
+    child.expect(prompt)
+    child.send(CTRL_U + value + ENTER)
+
+
+@pytest.mark.db
+def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
+    password = "Typed pw 'with' #stuff"
+    child = spawn(project, "--create-db", env={"POSTGRES_ADMIN_URL": pg.admin_url})
+    child.expect("Host address")
+    child.send(UP)  # the list wraps: one up from the top is "other..."
+    child.send(ENTER)
+    answer_text(child, "Host \\(IP address or name\\)", "127.0.0.1")
+    child.expect("Enable authentication")
+    child.send("n")
+    answer_text(child, "PostgreSQL host", "127.0.0.1")
+    answer_text(child, "PostgreSQL port", str(pg.port))
+    answer_text(child, "Database name", "wizard_db")
+    answer_text(child, "Database user", "wizard_user")
+    child.expect("Database password")
+    child.send(DOWN + ENTER)  # "Type a password"
+    child.expect("Password \\(hidden\\)")
+    child.send(password + ENTER)
+    child.expect("Write these settings")
+    child.send("y")
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    transcript = child.before or ""
+    assert child.exitstatus == 0, transcript
+    assert password not in transcript
+    env = dotenv_values(project / ".env")
+    assert env["TRADING_SYSTEM_HOST"] == "127.0.0.1" and env["AUTH_ENABLED"] == "false"
+    assert env["POSTGRES_DB"] == "wizard_db" and env["POSTGRES_USER"] == "wizard_user"
+    assert env["POSTGRES_PORT"] == str(pg.port) and env["POSTGRES_PASSWORD"] == password
+    assert (project / "backend/core/config/MASTER_PORT_MANIFEST.json").is_file()
+    assert (project / "backend/data/users/user_0001/credentials").is_dir()
+    assert pg.execute("select 1 from pg_database where datname = 'wizard_db'") == [(1,)]
+
+
+def test_ctrl_c_mid_wizard_exits_130_and_writes_nothing(project: Path) -> None:
+    child = spawn(project, "--skip-db-check")
+    child.expect("Host address")
+    child.send(UP + ENTER)
+    child.expect("Host \\(IP address or name\\)")
+    child.send(CTRL_C)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert list(project.iterdir()) == []
+
+
+def test_declining_the_summary_writes_nothing(project: Path) -> None:
+    child = spawn(
+        project,
+        "--skip-db-check",
+        "--host",
+        "127.0.0.1",
+        "--no-auth-enabled",
+        "--postgres-host",
+        "localhost",
+        "--postgres-port",
+        "5432",
+        "--postgres-db",
+        "a_db",
+        "--postgres-user",
+        "a_user",
+    )
+    child.expect("Database password")
+    child.send(ENTER)  # generate
+    child.expect("Write these settings")
+    child.send("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert "nothing was written" in (child.before or "")
+    assert list(project.iterdir()) == []

@@ -105,8 +105,9 @@ def test_a_symlinked_token_file_is_never_read_or_written(project: Path, tmp_path
     target.write_bytes(b"corrupt{")
     target.chmod(0o666)
     link_in_place_of(project / TOKEN, target)
-    for mode in ("init", "check"):
-        the_plan, _ = run(project, mode)  # type: ignore[arg-type]
+    modes: tuple[PlanMode, ...] = ("init", "check")
+    for mode in modes:
+        the_plan, _ = run(project, mode)
         assert the_plan.actions == [] and the_plan.findings[0].data["path"] == TOKEN
     run(project, "reset")
     assert (project / TOKEN).read_bytes() == b"{}\n" and mode_of(project / TOKEN) == 0o600

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,22 @@ def test_ensure_data_dirs_creates_the_tree_and_then_changes_nothing(
     monkeypatch.setenv("REC_PROJECT_ROOT", str(project))
     ensure_data_dirs()
     assert tree_snapshot(project) == first
+
+
+def test_services_starting_together_all_get_a_complete_tree(project: Path) -> None:
+    errors: list[BaseException] = []
+
+    def start_service() -> None:
+        try:
+            ensure_data_dirs(Paths(project))
+        except BaseException as exc:  # collected so the assertion below names it
+            errors.append(exc)
+
+    workers = [threading.Thread(target=start_service) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert plan(project, "check").actions == []
+    assert list((project / "backend/data/archives").iterdir()) == []

@@ -165,6 +165,21 @@ class Tree:
         except FileNotFoundError:
             return []
 
+    def list_entries(self, rel: str) -> list[tuple[str, Found]]:
+        """(name, Found) for each entry directly in a folder, by lstat: nothing is followed or read.
+
+        [] when the folder is missing; only one level, so its cost is the folder's own size.
+        """
+        try:
+            with self.parent(rel) as (fd, name):
+                child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                try:
+                    return sorted(_lstat_entries(child), key=lambda entry: entry[0])
+                finally:
+                    os.close(child)
+        except FileNotFoundError:
+            return []
+
     # -- changing ------------------------------------------------------------------------------
     def make_dir(self, rel: str, mode: int) -> None:
         """Create one folder with exactly `mode`; its parent must exist."""
@@ -320,6 +335,18 @@ class Tree:
                     return False
                 raise
         return True
+
+
+def _lstat_entries(folder_fd: int) -> list[tuple[str, Found]]:
+    entries = []
+    for name in os.listdir(folder_fd):
+        try:
+            st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+            target = os.readlink(name, dir_fd=folder_fd) if stat.S_ISLNK(st.st_mode) else None
+        except FileNotFoundError:
+            continue  # removed while listing
+        entries.append((name, _found_from_stat(st, target)))
+    return entries
 
 
 def _exists_at(fd: int, name: str) -> bool:

@@ -72,7 +72,7 @@ class EnvDocument:
         changed: list[str] = []
         last_index = {line.key: i for i, line in enumerate(lines) if line.key and not line.error}
         for key in order:
-            if key not in desired or current.get(key) == desired[key] and key in last_index:
+            if key not in desired or (current.get(key) == desired[key] and key in last_index):
                 continue
             new_line = encode_line(key, desired[key])
             if key in last_index:

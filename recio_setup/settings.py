@@ -23,7 +23,7 @@ from recio_setup.result import Value
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TRUE_WORDS = {"true", "yes", "1", "on"}
 FALSE_WORDS = {"false", "no", "0", "off"}
-DEFAULT_PASSWORD = "rec_io_password"  # the reference's documented default, used with a warning
+DEFAULT_PASSWORD = "rec_io_password"  # noqa: S105  (the reference's documented default, used with a warning)
 
 
 def normalise_bool(text: str) -> str:

@@ -46,7 +46,7 @@ def _ask_host(values: dict[str, Value], candidates: list[str]) -> None:
     import questionary
 
     current = values["TRADING_SYSTEM_HOST"].value
-    choices = list(dict.fromkeys([current, *candidates, "localhost"])) + [OTHER]
+    choices = [*dict.fromkeys([current, *candidates, "localhost"]), OTHER]
     answer = _ask(
         questionary.select(
             "Host address the services announce (TRADING_SYSTEM_HOST):",

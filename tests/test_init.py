@@ -58,7 +58,7 @@ def test_flags_write_env_with_mode_0600_and_sources(cli: Cli, project: Path) -> 
 
 def test_keys_are_written_in_the_order_of_env_example(cli: Cli, project: Path) -> None:
     assert cli(*BASE).code == 0
-    written = [k for k in env_of(project)]
+    written = list(env_of(project))
     example = list(dotenv_values(REPO / ".env.example"))
     assert written == example == list(ENV_ORDER)
 

@@ -15,7 +15,8 @@ from recio_setup.envplan import ENV_MODE, read_env
 from recio_setup.errors import EXIT_PROBLEMS, RecioError
 from recio_setup.fsops import Tree
 from recio_setup.result import Check, Result, Value
-from recio_setup.settings import FIELDS, check as check_value, describe_source
+from recio_setup.settings import FIELDS, describe_source
+from recio_setup.settings import check as check_value
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
@@ -101,24 +102,9 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
 
 
 def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
-    from recio_setup.datatree import plan_tree
+    from recio_setup.datatree import deviation_checks, plan_tree
 
-    plan = plan_tree(tree, ctx.paths, "check")
-    checks = [
-        Check(
-            f"tree {a.path}",
-            "fail",
-            a.reason,
-            REPAIR
-            if a.kind != "create folder" and a.kind != "create file"
-            else "run `python bootstrap.py` (init) or `recio-setup reset`",
-        )
-        for a in plan.actions
-    ]
-    checks += plan.findings
-    if not checks:
-        checks.append(Check("data tree", "ok", f"complete for {ctx.paths.user}, modes right"))
-    return checks
+    return deviation_checks(plan_tree(tree, ctx.paths, "check"))
 
 
 def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:

@@ -1,4 +1,4 @@
-"""`recio-setup init` (the default): gather values, write .env, install config, create the tree, test the DB.
+"""`recio-setup init` (the default): values, .env, config files, the data tree, then the database.
 
 Steps run in that order and each is reported. A failure after .env is written leaves .env
 written and says what to do next. Nothing is written on bad input (exit 2), on Ctrl-C in the

@@ -33,6 +33,13 @@ VIRTUAL_PREFIXES = (
 )  # fmt: skip
 LOOPBACK_NAME = re.compile(r"lo[0-9]*")
 HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# Explicit, because ipaddress's is_private also counts documentation and reserved blocks.
+PRIVATE_NETWORKS = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("fc00::/7"),
+)
 SIOCGIFFLAGS = 0x8913
 SIOCGIFADDR = 0x8915
 IFF_UP = 0x1
@@ -48,8 +55,9 @@ class Interface:
 
 
 def _rank(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
-    """Lower is better: private IPv4 (RFC 1918), other IPv4, private IPv6, other IPv6."""
-    return (2 if address.version == 6 else 0) + (0 if address.is_private else 1)
+    """Lower is better: private IPv4 (RFC 1918), other IPv4, unique-local IPv6, other IPv6."""
+    private = any(address in network for network in PRIVATE_NETWORKS)
+    return (2 if address.version == 6 else 0) + (0 if private else 1)
 
 
 def _usable(interface: Interface) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

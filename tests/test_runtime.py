@@ -146,6 +146,7 @@ def test_services_can_use_it_without_the_cli(project: Path) -> None:
     # A service process: cwd inside the project, nothing else configured.
     service_dir = project / "backend" / "api"
     service_dir.mkdir(parents=True)
+    (project / MANIFEST_REL).parent.mkdir(parents=True)
     shutil.copy(TEMPLATE, project / MANIFEST_REL)
     code = (
         "from recio_setup import get_port, get_data_dir\n"

@@ -127,6 +127,12 @@ def _main_app_port(judged: Judged) -> int:
     return int(parse_manifest(manifest_template(), "template").port("main_app"))
 
 
+def _add_once(plan: Plan, action: Action) -> None:
+    """The manifest and config.json share a folder; its repair is planned once."""
+    if not any(type(a) is type(action) and a.path == action.path for a in plan.actions):
+        plan.add(action)
+
+
 def _parents(tree: Tree, rel: str, plan: Plan, mode: Mode, name: str) -> bool:
     """Plan the folder holding rel; False when it cannot be used in this mode."""
     folder = rel.rsplit("/", 1)[0]
@@ -135,12 +141,12 @@ def _parents(tree: Tree, rel: str, plan: Plan, mode: Mode, name: str) -> bool:
         return True
     if found.kind == "missing":
         if mode != "check":
-            plan.add(EnsureFolder(folder, f"holds the {name}"))
+            _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
         return mode != "check"
     blocker = found.blocked_by if found.kind == "blocked" else folder
     if mode == "reset" and blocker is not None:
-        plan.add(ArchiveEntry(blocker, f"{blocker} is not a real folder; it stood in the way"))
-        plan.add(EnsureFolder(folder, f"holds the {name}"))
+        _add_once(plan, ArchiveEntry(blocker, f"{blocker} is not a real folder; it was in the way"))
+        _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
         return True
     plan.note(Check(name, "fail", f"{blocker} is not a real folder", RESET_FIX))
     return False

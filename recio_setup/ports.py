@@ -31,6 +31,7 @@ __all__ = [
     "cached_manifest",
     "clear_cache",
     "load_manifest",
+    "lookup_port",
     "parse_manifest",
 ]
 
@@ -182,6 +183,28 @@ def cached_manifest(path: Path | str) -> Manifest:
         manifest = load_manifest(Path(key))
         _cache[key] = (stamp, manifest)
     return manifest.require_ok()
+
+
+def lookup_port(path: str, name: str) -> int:
+    """get_port's hot path: one stat and two dict lookups while the file is unchanged.
+
+    Anything unusual (a changed, missing or invalid file, an unknown name) goes the long way
+    through cached_manifest, which raises the right error.
+    """
+    try:
+        st = os.stat(path)  # noqa: PTH116 (hot path)
+    except OSError:
+        return cached_manifest(path).port(name)
+    hit = _cache.get(path)
+    if (
+        hit is not None
+        and hit[0] == (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+        and not hit[1].problems
+    ):
+        service = hit[1].services.get(name)
+        if service is not None:
+            return service.port
+    return cached_manifest(path).port(name)
 
 
 def clear_cache() -> None:

@@ -26,28 +26,44 @@ from recio_setup.paths import (
     resolve_project_root,
     validate_user,
 )
-from recio_setup.ports import cached_manifest
+from recio_setup.ports import cached_manifest, lookup_port
 
 Root: TypeAlias = "str | os.PathLike[str] | None"
 
-# cwd -> the ancestor holding the manifest: that walk costs a stat per level and a service asks
-# on every lookup. Only found ancestors are kept, so a manifest installed later is still found.
-_ancestors: dict[str, Path] = {}
+# (explicit root, REC_PROJECT_ROOT, cwd) -> the manifest's path. A service calls get_port often;
+# resolving the root each time (Path objects, an ancestor walk with a stat per level) would cost
+# more than the lookup itself. A root found by the walk is kept only if it holds the manifest,
+# so a manifest installed later is still found.
+_manifest_paths: dict[tuple[str | None, str | None, str | None], str] = {}
 
 
 def _root(root: Root) -> Path:
-    if root or os.environ.get(ROOT_ENV):
-        return resolve_project_root(root)
-    try:
-        cwd = os.getcwd()  # noqa: PTH109 (a str key, on the hot path)
-    except OSError:  # the working folder was deleted
-        return resolve_project_root()
-    found = _ancestors.get(cwd)
-    if found is None:
-        found = resolve_project_root()
-        if (found / MANIFEST_REL).is_file():
-            _ancestors[cwd] = found
-    return found
+    return resolve_project_root(root)
+
+
+def _manifest_path(root: Root) -> str:
+    explicit = os.fspath(root) if root else None
+    # The environment is read only when needed: os.environ.get costs as much as the stat.
+    from_env = None if explicit else (os.environ.get(ROOT_ENV) or None)
+    cwd = None
+    if not (explicit or from_env):
+        try:
+            cwd = os.getcwd()  # noqa: PTH109 (a str key, on the hot path)
+        except OSError:  # the working folder was deleted
+            return str(resolve_project_root() / MANIFEST_REL)
+    key = (explicit, from_env, cwd)
+    path = _manifest_paths.get(key)
+    if path is None:
+        found = resolve_project_root(root)
+        path = str(found / MANIFEST_REL)
+        if explicit or from_env or (found / MANIFEST_REL).is_file():
+            _manifest_paths[key] = path
+    return path
+
+
+def clear_caches() -> None:
+    """Forget resolved roots (tests; a long-running process whose tree moved)."""
+    _manifest_paths.clear()
 
 
 def _paths(root: Root, user: str | None = None) -> Paths:
@@ -57,11 +73,11 @@ def _paths(root: Root, user: str | None = None) -> Paths:
 # -- ports ------------------------------------------------------------------------------------
 def get_port(service_name: str, *, root: Root = None) -> int:
     """The port of a service; UnknownServiceError (a KeyError) if the manifest lacks it."""
-    return cached_manifest(_root(root) / MANIFEST_REL).port(service_name)
+    return lookup_port(_manifest_path(root), service_name)
 
 
 def list_all_ports(*, root: Root = None) -> dict[str, int]:
-    return cached_manifest(_root(root) / MANIFEST_REL).ports()
+    return cached_manifest(_manifest_path(root)).ports()
 
 
 def _url_host(host: str) -> str:
@@ -74,13 +90,13 @@ def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None)
 
 
 def get_port_info(*, root: Root = None) -> dict[str, Any]:
-    manifest_path = _root(root) / MANIFEST_REL
+    manifest_path = _manifest_path(root)
     ports = cached_manifest(manifest_path).ports()
     host = get_host()
     return {
         "ports": ports,
         "service_urls": {name: f"http://{_url_host(host)}:{port}" for name, port in ports.items()},
-        "config_file": str(manifest_path),
+        "config_file": manifest_path,
         "host": host,
     }
 

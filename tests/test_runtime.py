@@ -13,7 +13,7 @@ import pytest
 import recio_setup
 from recio_setup import runtime
 from recio_setup.errors import UsageError
-from recio_setup.ports import ManifestMissing, UnknownServiceError, clear_cache
+from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError, clear_cache
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
@@ -32,7 +32,7 @@ def install_manifest(root: Path, main_app: int = 3000) -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
     clear_cache()
-    runtime._ancestors.clear()
+    runtime.clear_caches()
 
 
 def test_root_order_explicit_then_env_then_cwd_ancestor_then_checkout(
@@ -157,3 +157,15 @@ def test_services_can_use_it_without_the_cli(project: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["8003", str(project / "backend" / "data")]
+
+
+def test_get_port_on_a_manifest_that_goes_bad_names_file_and_problem(project: Path) -> None:
+    path = install_manifest(project)
+    assert runtime.get_port("db_poller", root=project) == 8003
+    document = json.loads(path.read_text())
+    document["watchdog_services"]["db_poller"]["port"] = 8002
+    path.write_text(json.dumps(document))
+    with pytest.raises(ManifestError) as info:
+        runtime.get_port("main_app", root=project)  # no default, even for an untouched service
+    assert str(path) in info.value.message
+    assert "watchdog_services.db_poller.port: port 8002 is also used" in info.value.message

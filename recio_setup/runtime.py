@@ -56,7 +56,9 @@ def _manifest_path(root: Root) -> str:
     if path is None:
         found = resolve_project_root(root)
         path = str(found / MANIFEST_REL)
-        if explicit or from_env or (found / MANIFEST_REL).is_file():
+        # A relative root means something else after a chdir, so it is never kept.
+        stable = bool(explicit or from_env) and found == Path(explicit or from_env or "")
+        if stable or (cwd is not None and (found / MANIFEST_REL).is_file()):
             _manifest_paths[key] = path
     return path
 

@@ -169,3 +169,15 @@ def test_get_port_on_a_manifest_that_goes_bad_names_file_and_problem(project: Pa
         runtime.get_port("main_app", root=project)  # no default, even for an untouched service
     assert str(path) in info.value.message
     assert "watchdog_services.db_poller.port: port 8002 is also used" in info.value.message
+
+
+def test_a_relative_root_follows_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    install_manifest(first, main_app=3001)
+    install_manifest(second, main_app=3002)
+    monkeypatch.chdir(first)
+    assert runtime.get_port("main_app", root=".") == 3001
+    monkeypatch.chdir(second)
+    assert runtime.get_port("main_app", root=".") == 3002

@@ -1,0 +1,211 @@
+"""Plan the two configuration files: the port manifest and config.json.
+
+init installs each from the package's template when it is missing and never overwrites one that
+exists; check only reports; reset replaces a corrupt or invalid one (the old one is archived). A
+symlink standing where a file belongs is never followed: init and check report it, reset moves
+the symlink itself into the archive and writes a real file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar, Literal
+
+from recio_setup.fsops import Found, Tree
+from recio_setup.host import validate_host
+from recio_setup.paths import Paths
+from recio_setup.plan import Action, ApplyContext, ArchiveEntry, Plan, ReplaceFile, WriteFile
+from recio_setup.ports import ManifestError, parse_manifest
+from recio_setup.result import Check
+
+Mode = Literal["init", "check", "reset"]
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+MANIFEST_CHECK = "port manifest"
+CONFIG_CHECK = "config.json"
+RESET_FIX = "run `recio-setup reset` (the current file is archived, a fresh one written)"
+
+
+def template_bytes(name: str) -> bytes:
+    return resources.files("recio_setup").joinpath("templates").joinpath(name).read_bytes()
+
+
+def manifest_template() -> bytes:
+    return template_bytes("MASTER_PORT_MANIFEST.json")
+
+
+def render_config(host: str, port: int) -> bytes:
+    """config.json from its template, with this machine's host and main_app's port."""
+    document = json.loads(template_bytes("config.json"))
+    document["agents"]["main"]["host"] = validate_host(host)
+    document["agents"]["main"]["port"] = port
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+@dataclass
+class EnsureFolder(Action):
+    """Create a folder and its missing parents (0755); existing folders are left as they are.
+
+    Idempotent on purpose: the data-tree plan may create the same parents (backend/) in the
+    same run, and a second MakeDir of one folder would fail as a conflict.
+    """
+
+    mode: int = DIR_MODE
+    kind: ClassVar[str] = "create folder"
+
+    def detail(self) -> str:
+        return f"mode {self.mode:04o}"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        ctx.tree.ensure_dirs(self.path, self.mode)
+        return None
+
+
+@dataclass
+class Judged:
+    """What stands at a config path and what is wrong with it (None: it is fine)."""
+
+    found: Found
+    problem: str | None
+    document: Any = None
+
+
+def _judge(tree: Tree, rel: str, validate: Any) -> Judged:
+    found = tree.inspect(rel)
+    if found.kind == "missing":
+        return Judged(found, None)
+    if found.kind == "symlink":
+        return Judged(found, f"is a symlink to {found.link_target}; it was not followed")
+    if found.kind == "blocked":
+        return Judged(found, f"cannot be reached: {found.blocked_by} is not a real folder")
+    if found.kind != "file":
+        return Judged(found, f"is a {found.describe()}, not a file")
+    try:
+        data = tree.read_file(rel)
+    except OSError as exc:
+        return Judged(found, f"cannot be read: {exc.strerror}")
+    problem, document = validate(data, rel)
+    return Judged(found, problem, document)
+
+
+def _validate_manifest(data: bytes, rel: str) -> tuple[str | None, Any]:
+    try:
+        manifest = parse_manifest(data, rel)
+    except ManifestError as exc:
+        return exc.message.removeprefix(f"port manifest {rel}: "), None
+    if manifest.problems:
+        return "; ".join(problem.text() for problem in manifest.problems), manifest
+    return None, manifest
+
+
+def _validate_config(data: bytes, rel: str) -> tuple[str | None, Any]:
+    del rel
+    try:
+        document = json.loads(data)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None
+    except UnicodeDecodeError:
+        return "not UTF-8 text", None
+    main = document.get("agents", {}).get("main") if isinstance(document, dict) else None
+    if not isinstance(main, dict):
+        return "agents.main is missing or not an object", None
+    port = main.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        return f"agents.main.port must be a port number, not {port!r}", None
+    if not isinstance(main.get("host"), str) or not main["host"].strip():
+        return "agents.main.host must be a host name or address", None
+    return None, document
+
+
+def _main_app_port(judged: Judged) -> int:
+    """main_app's port from the manifest in place if usable, else from the template."""
+    manifest = judged.document if judged.problem is None else None
+    if manifest is not None and "main_app" in manifest.services:
+        return int(manifest.services["main_app"].port)
+    return int(parse_manifest(manifest_template(), "template").port("main_app"))
+
+
+def _add_once(plan: Plan, action: Action) -> None:
+    """The manifest and config.json share a folder; its repair is planned once."""
+    if not any(type(a) is type(action) and a.path == action.path for a in plan.actions):
+        plan.add(action)
+
+
+def _parents(tree: Tree, rel: str, plan: Plan, mode: Mode, name: str) -> bool:
+    """Plan the folder holding rel; False when it cannot be used in this mode."""
+    folder = rel.rsplit("/", 1)[0]
+    found = tree.inspect(folder)
+    if found.kind == "dir":
+        return True
+    if found.kind == "missing":
+        if mode != "check":
+            _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
+        return mode != "check"
+    blocker = found.blocked_by if found.kind == "blocked" else folder
+    if mode == "reset" and blocker is not None:
+        _add_once(plan, ArchiveEntry(blocker, f"{blocker} is not a real folder; it was in the way"))
+        _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
+        return True
+    plan.note(Check(name, "fail", f"{blocker} is not a real folder", RESET_FIX))
+    return False
+
+
+def _plan_one(
+    tree: Tree, rel: str, judged: Judged, plan: Plan, mode: Mode, name: str, content: bytes
+) -> None:
+    found = judged.found
+    if found.kind == "missing" or found.kind == "blocked":
+        if mode == "check":
+            what = judged.problem or "is missing"
+            plan.note(Check(name, "fail", f"{rel} {what}", "run `recio-setup init`"))
+        elif _parents(tree, rel, plan, mode, name):
+            plan.add(WriteFile(rel, f"the {name} is missing", content, FILE_MODE))
+        return
+    if judged.problem is None:
+        plan.note(Check(name, "ok", f"{rel} is valid"))
+        return
+    if mode != "reset":
+        plan.note(Check(name, "fail", f"{rel} {judged.problem}", RESET_FIX))
+        return
+    reason = f"the {name} {judged.problem}"
+    if found.kind == "file":
+        plan.add(ReplaceFile(rel, reason, content, FILE_MODE))
+    else:
+        plan.add(ArchiveEntry(rel, reason))
+        plan.add(WriteFile(rel, f"the {name} was not a regular file", content, FILE_MODE))
+
+
+def plan_config_files(tree: Tree, paths: Paths, host: str, mode: Mode) -> Plan:
+    """The actions and findings for the manifest and config.json in this mode."""
+    plan = Plan()
+    manifest = _judge(tree, paths.manifest_rel, _validate_manifest)
+    _plan_one(tree, paths.manifest_rel, manifest, plan, mode, MANIFEST_CHECK, manifest_template())
+    config = _judge(tree, paths.config_json_rel, _validate_config)
+    content = render_config(host, _main_app_port(manifest))
+    _plan_one(tree, paths.config_json_rel, config, plan, mode, CONFIG_CHECK, content)
+    _note_port_mismatch(manifest, config, plan)
+    return plan
+
+
+def _note_port_mismatch(manifest: Judged, config: Judged, plan: Plan) -> None:
+    if manifest.problem or config.problem or manifest.document is None or config.document is None:
+        return
+    main_app = manifest.document.services.get("main_app")
+    port = config.document["agents"]["main"]["port"]
+    if main_app is not None and main_app.port != port:
+        plan.note(
+            Check(
+                "config.json port",
+                "warn",
+                f"agents.main.port is {port} but main_app's port in the manifest is "
+                f"{main_app.port}",
+                f'set "port": {main_app.port} under agents.main in config.json',
+            )
+        )
+
+
+def manifest_checks(tree: Tree, paths: Paths) -> list[Check]:
+    """What `check` reports about the two files (no actions)."""
+    return plan_config_files(tree, paths, "localhost", "check").findings

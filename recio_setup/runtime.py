@@ -1,0 +1,180 @@
+"""The REC.IO v2 runtime API, with its names, so services can `from recio_setup import get_port`.
+
+Differences from v2 (on purpose): an unknown service raises UnknownServiceError instead of
+answering 3000; a missing or broken manifest raises ManifestError instead of falling back to
+defaults or regenerating the file; lookups are cached and re-read only when the file changes; the
+host is found without sending a packet. Paths are returned as `str`, as v2 did.
+
+Every function takes optional `root=` (else resolved by paths.resolve_project_root: explicit >
+REC_PROJECT_ROOT > the nearest ancestor of the working folder holding the manifest > the
+checkout) and, for per-user paths, `user=` (else REC_USER_ID, else user_0001).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from recio_setup.paths import (
+    DEFAULT_USER,
+    MANIFEST_REL,
+    ROOT_ENV,
+    USER_ENV,
+    Paths,
+    resolve_project_root,
+    validate_user,
+)
+from recio_setup.ports import cached_manifest, lookup_port
+
+Root: TypeAlias = "str | os.PathLike[str] | None"
+
+# (explicit root, REC_PROJECT_ROOT, cwd) -> the manifest's path. A service calls get_port often;
+# resolving the root each time (Path objects, an ancestor walk with a stat per level) would cost
+# more than the lookup itself. A root found by the walk is kept only if it holds the manifest,
+# so a manifest installed later is still found.
+_manifest_paths: dict[tuple[str | None, str | None, str | None], str] = {}
+
+
+def _root(root: Root) -> Path:
+    return resolve_project_root(root)
+
+
+def _manifest_path(root: Root) -> str:
+    explicit = os.fspath(root) if root else None
+    # The environment is read only when needed: os.environ.get costs as much as the stat.
+    from_env = None if explicit else (os.environ.get(ROOT_ENV) or None)
+    cwd = None
+    if not (explicit or from_env):
+        try:
+            cwd = os.getcwd()  # noqa: PTH109 (a str key, on the hot path)
+        except OSError:  # the working folder was deleted
+            return str(resolve_project_root() / MANIFEST_REL)
+    key = (explicit, from_env, cwd)
+    path = _manifest_paths.get(key)
+    if path is None:
+        found = resolve_project_root(root)
+        path = str(found / MANIFEST_REL)
+        # A relative root means something else after a chdir, so it is never kept.
+        stable = bool(explicit or from_env) and found == Path(explicit or from_env or "")
+        if stable or (cwd is not None and (found / MANIFEST_REL).is_file()):
+            _manifest_paths[key] = path
+    return path
+
+
+def clear_caches() -> None:
+    """Forget resolved roots (tests; a long-running process whose tree moved)."""
+    _manifest_paths.clear()
+
+
+def _paths(root: Root, user: str | None = None) -> Paths:
+    return Paths(_root(root), validate_user(user or os.environ.get(USER_ENV) or DEFAULT_USER))
+
+
+# -- ports ------------------------------------------------------------------------------------
+def get_port(service_name: str, *, root: Root = None) -> int:
+    """The port of a service; UnknownServiceError (a KeyError) if the manifest lacks it."""
+    return lookup_port(_manifest_path(root), service_name)
+
+
+def list_all_ports(*, root: Root = None) -> dict[str, int]:
+    return cached_manifest(_manifest_path(root)).ports()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None) -> str:
+    port = get_port(service_name, root=root)
+    return f"http://{_url_host(get_host())}:{port}{endpoint}"
+
+
+def get_port_info(*, root: Root = None) -> dict[str, Any]:
+    manifest_path = _manifest_path(root)
+    ports = cached_manifest(manifest_path).ports()
+    host = get_host()
+    return {
+        "ports": ports,
+        "service_urls": {name: f"http://{_url_host(host)}:{port}" for name, port in ports.items()},
+        "config_file": manifest_path,
+        "host": host,
+    }
+
+
+# -- host -------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _detected_host() -> str:
+    from recio_setup.host import detect_host
+
+    return detect_host({})[0]
+
+
+def get_host() -> str:
+    """TRADING_SYSTEM_HOST if set (validated), else the detected address, else localhost."""
+    from recio_setup.host import HOST_ENV, validate_host
+
+    given = os.environ.get(HOST_ENV, "").strip()
+    return validate_host(given, origin=HOST_ENV) if given else _detected_host()
+
+
+# -- paths ------------------------------------------------------------------------------------
+def get_project_root(*, root: Root = None) -> str:
+    return str(_root(root))
+
+
+def get_data_dir(*, root: Root = None) -> str:
+    return str(_paths(root).data_dir)
+
+
+def _user_dir(root: Root, user: str | None, *parts: str) -> str:
+    return str(_paths(root, user).user_dir.joinpath(*parts))
+
+
+def get_accounts_data_dir(*, root: Root = None, user: str | None = None) -> str:
+    return _user_dir(root, user, "accounts")
+
+
+def get_trade_history_dir(*, root: Root = None, user: str | None = None) -> str:
+    return _user_dir(root, user, "trade_history")
+
+
+def get_active_trades_dir(*, root: Root = None, user: str | None = None) -> str:
+    return _user_dir(root, user, "active_trades")
+
+
+def get_kalshi_credentials_dir(*, root: Root = None, user: str | None = None) -> str:
+    return _user_dir(root, user, "credentials", "kalshi-credentials")
+
+
+def get_kalshi_data_dir(*, root: Root = None) -> str:
+    return str(_paths(root).data_dir / "live_data" / "markets" / "kalshi")
+
+
+def get_coinbase_data_dir(*, root: Root = None) -> str:
+    return str(_paths(root).data_dir / "coinbase")
+
+
+def get_price_history_dir(*, root: Root = None) -> str:
+    return str(_paths(root).data_dir / "live_data" / "price_history")
+
+
+def get_btc_price_history_dir(*, root: Root = None) -> str:
+    return str(Path(get_price_history_dir(root=root)) / "btc")
+
+
+def get_logs_dir(*, root: Root = None) -> str:
+    return str(_paths(root).logs_dir)
+
+
+def get_frontend_dir(*, root: Root = None) -> str:
+    return str(_root(root) / "frontend")
+
+
+def get_venv_python_path(*, root: Root = None) -> str:
+    return str(_root(root) / "venv" / "bin" / "python")
+
+
+def get_supervisor_config_path(*, root: Root = None) -> str:
+    return str(_root(root) / "backend" / "supervisord.conf")

@@ -1,0 +1,183 @@
+"""The runtime API services import: root resolution order, ports, URLs, paths, cheap import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import recio_setup
+from recio_setup import runtime
+from recio_setup.errors import UsageError
+from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError, clear_cache
+from tests.conftest import REPO
+
+TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
+MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
+
+
+def install_manifest(root: Path, main_app: int = 3000) -> Path:
+    path = root / MANIFEST_REL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = json.loads(TEMPLATE.read_text())
+    document["core_services"]["main_app"]["port"] = main_app
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    clear_cache()
+    runtime.clear_caches()
+
+
+def test_root_order_explicit_then_env_then_cwd_ancestor_then_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    explicit, from_env, ancestor = (tmp_path / name for name in ("explicit", "env", "anc"))
+    install_manifest(ancestor)
+    nested = ancestor / "backend" / "somewhere"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(from_env))
+    assert runtime.get_project_root(root=explicit) == str(explicit)
+    assert runtime.get_project_root() == str(from_env)
+    monkeypatch.delenv("REC_PROJECT_ROOT")
+    assert runtime.get_project_root() == str(ancestor)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert runtime.get_project_root() == str(REPO)  # the checkout holding the package
+
+
+def test_ports_urls_and_info_from_the_resolved_root(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_manifest(project, main_app=3100)
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(project))
+    monkeypatch.setenv("TRADING_SYSTEM_HOST", "10.1.2.3")
+    assert recio_setup.get_port("main_app") == 3100
+    assert recio_setup.get_port("db_poller") == 8003
+    assert recio_setup.list_all_ports()["kalshi_api_watchdog"] == 8005
+    assert recio_setup.get_host() == "10.1.2.3"
+    assert recio_setup.get_service_url("trade_manager", "/api/x") == "http://10.1.2.3:4000/api/x"
+    info = recio_setup.get_port_info()
+    assert info["host"] == "10.1.2.3"
+    assert info["service_urls"]["main_app"] == "http://10.1.2.3:3100"
+    assert info["config_file"] == str(project / MANIFEST_REL)
+    monkeypatch.setenv("TRADING_SYSTEM_HOST", "::1")
+    assert recio_setup.get_service_url("main_app") == "http://[::1]:3100"
+
+
+def test_unknown_service_and_missing_manifest_never_give_a_default(
+    project: Path, tmp_path: Path
+) -> None:
+    install_manifest(project)
+    with pytest.raises(KeyError) as info:
+        recio_setup.get_port("main_ap", root=project)
+    assert isinstance(info.value, UnknownServiceError) and "main_app" in str(info.value)
+    with pytest.raises(ManifestMissing, match="does not exist"):
+        recio_setup.get_port("main_app", root=tmp_path)
+
+
+def test_an_edit_is_seen_by_the_very_next_call(project: Path) -> None:
+    path = install_manifest(project, main_app=3000)
+    assert runtime.get_port("main_app", root=project) == 3000
+    document = json.loads(path.read_text())
+    document["core_services"]["main_app"]["port"] = 3001
+    path.write_text(json.dumps(document, indent=4))
+    assert runtime.get_port("main_app", root=project) == 3001
+
+
+def test_path_functions_follow_the_reference_layout(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(project))
+    data = project / "backend" / "data"
+    user = data / "users" / "user_0001"
+    assert runtime.get_data_dir() == str(data)
+    assert runtime.get_accounts_data_dir() == str(user / "accounts")
+    assert runtime.get_trade_history_dir() == str(user / "trade_history")
+    assert runtime.get_active_trades_dir() == str(user / "active_trades")
+    assert runtime.get_kalshi_credentials_dir() == str(user / "credentials" / "kalshi-credentials")
+    assert runtime.get_kalshi_data_dir() == str(data / "live_data" / "markets" / "kalshi")
+    assert runtime.get_coinbase_data_dir() == str(data / "coinbase")
+    assert runtime.get_price_history_dir() == str(data / "live_data" / "price_history")
+    assert runtime.get_btc_price_history_dir() == str(data / "live_data" / "price_history" / "btc")
+    assert runtime.get_logs_dir() == str(project / "logs")
+    assert runtime.get_frontend_dir() == str(project / "frontend")
+    assert runtime.get_venv_python_path() == str(project / "venv" / "bin" / "python")
+    assert runtime.get_supervisor_config_path() == str(project / "backend" / "supervisord.conf")
+
+
+def test_user_comes_from_argument_then_env(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    users = project / "backend" / "data" / "users"
+    monkeypatch.setenv("REC_USER_ID", "user_0042")
+    assert runtime.get_accounts_data_dir(root=project) == str(users / "user_0042" / "accounts")
+    assert runtime.get_trade_history_dir(root=project, user="user_0007") == str(
+        users / "user_0007" / "trade_history"
+    )
+    monkeypatch.setenv("REC_USER_ID", "../../etc")
+    with pytest.raises(UsageError):
+        runtime.get_accounts_data_dir(root=project)
+
+
+def test_import_is_cheap_and_exports_are_lazy() -> None:
+    code = (
+        "import sys, recio_setup\n"
+        "heavy = [m for m in ('rich', 'psycopg', 'questionary', 'recio_setup.runtime') "
+        "if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "assert callable(recio_setup.get_port) and 'recio_setup.runtime' in sys.modules\n"
+        "assert 'rich' not in sys.modules\n"
+        "assert set(recio_setup.__all__) >= {'get_port', 'ensure_data_dirs', 'get_host'}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(AttributeError):
+        _ = recio_setup.no_such_thing  # type: ignore[attr-defined]
+
+
+def test_services_can_use_it_without_the_cli(project: Path) -> None:
+    # A service process: cwd inside the project, nothing else configured.
+    service_dir = project / "backend" / "api"
+    service_dir.mkdir(parents=True)
+    (project / MANIFEST_REL).parent.mkdir(parents=True)
+    shutil.copy(TEMPLATE, project / MANIFEST_REL)
+    code = (
+        "from recio_setup import get_port, get_data_dir\n"
+        "print(get_port('db_poller'), get_data_dir())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=service_dir
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["8003", str(project / "backend" / "data")]
+
+
+def test_get_port_on_a_manifest_that_goes_bad_names_file_and_problem(project: Path) -> None:
+    path = install_manifest(project)
+    assert runtime.get_port("db_poller", root=project) == 8003
+    document = json.loads(path.read_text())
+    document["watchdog_services"]["db_poller"]["port"] = 8002
+    path.write_text(json.dumps(document))
+    with pytest.raises(ManifestError) as info:
+        runtime.get_port("main_app", root=project)  # no default, even for an untouched service
+    assert str(path) in info.value.message
+    assert "watchdog_services.db_poller.port: port 8002 is also used" in info.value.message
+
+
+def test_a_relative_root_follows_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    install_manifest(first, main_app=3001)
+    install_manifest(second, main_app=3002)
+    monkeypatch.chdir(first)
+    assert runtime.get_port("main_app", root=".") == 3001
+    monkeypatch.chdir(second)
+    assert runtime.get_port("main_app", root=".") == 3002

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsops import Conflict, Found, Tree
 from recio_setup.output import Output
 from recio_setup.result import ActionRecord, Check
 
@@ -40,7 +40,10 @@ class Action(ABC):
         return None
 
     def record(self, state: str, detail: str | None = None) -> ActionRecord:
-        return ActionRecord(self.kind, self.path, self.reason, state, detail or self.detail())  # type: ignore[arg-type]
+        text = detail or self.detail()
+        if text and text in self.reason:
+            text = None  # the reason already says it
+        return ActionRecord(self.kind, self.path, self.reason, state, text)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -52,7 +55,17 @@ class MakeDir(Action):
         return f"mode {self.mode:04o}"
 
     def apply(self, ctx: ApplyContext) -> str | None:
-        ctx.tree.make_dir(self.path, self.mode)
+        try:
+            ctx.tree.make_dir(self.path, self.mode)
+        except Conflict:
+            # Another step of this run (the archive, the lock) may have made it: a real folder is
+            # what we wanted, so only make sure it is not looser than planned.
+            found = ctx.tree.inspect(self.path)
+            if found.kind != "dir":
+                raise
+            if found.mode is not None and found.mode & ~self.mode:
+                ctx.tree.chmod(self.path, found.mode & self.mode, found)
+            return "already there"
         return None
 
 

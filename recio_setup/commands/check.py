@@ -118,10 +118,21 @@ def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
     return checks + plan.findings
 
 
-def port_checks(ctx: Context) -> list[Check]:
-    from recio_setup.ports import port_status_checks
+def port_checks(ctx: Context, tree: Tree) -> list[Check]:
+    """Which service ports something listens on now: information, never a failure."""
+    from recio_setup.listening import probe_listening
+    from recio_setup.ports import parse_manifest
 
-    return port_status_checks(ctx.paths)
+    try:
+        manifest = parse_manifest(tree.read_file(ctx.paths.manifest_rel), ctx.paths.manifest)
+    except (OSError, RecioError):
+        return []  # the config checks above already say what is wrong with the manifest
+    ports = manifest.ports()
+    listening = probe_listening(sorted(set(ports.values())))
+    busy = [f"{name} {port}" for name, port in ports.items() if listening.get(port)]
+    detail = (f"in use: {', '.join(busy)}" if busy else "none in use")
+    return [Check("ports", "info", f"{len(ports)} services; {detail}", None,
+                  {"listening": {name: listening.get(port) for name, port in ports.items()}})]
 
 
 def run(ctx: Context) -> Result:
@@ -137,7 +148,7 @@ def run(ctx: Context) -> Result:
         )
         checks += config_checks(ctx, tree, host)
         checks += tree_checks(ctx, tree)
-    checks += port_checks(ctx)
+        checks += port_checks(ctx, tree)
     result.checks = checks
     if ctx.args.skip_db_check:
         result.checks.append(Check("database", "info", "skipped (--skip-db-check)"))

@@ -120,7 +120,7 @@ def _fill_password(values: dict[str, Value], ctx: Context) -> None:
 
 
 def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
-    from recio_setup.host import detect_host, host_candidates
+    from recio_setup.host import detect_candidates, detect_host
 
     _refuse_password_in_flag_url(ctx.args)
     state = read_env(tree, ctx.paths)
@@ -131,13 +131,15 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
             f".env has lines python-dotenv cannot read (line {lines}); they are kept "
             "as they are. `recio-setup reset` can rewrite the file."
         )
-    values = resolve(ctx.args, ctx.environ, env_values, detect_host({}))
+    candidates = detect_candidates()
+    # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
+    values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
     dbflags.validate(ctx.args)
     _fill_password(values, ctx)
     if ctx.interactive:
         from recio_setup.wizard import run_wizard
 
-        values = run_wizard(values, host_candidates(), ctx.output)
+        values = run_wizard(values, candidates, ctx.output)
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)

@@ -120,10 +120,11 @@ def connect(
 
     deadline = time.monotonic() + timeout
     host = params.get("host")
-    attempts = [dict(params)]
+    # Our deadline replaces any connect_timeout the caller's URL carried.
+    attempts = [{k: v for k, v in params.items() if k != "connect_timeout"}]
     if _needs_resolution(host, params):
         addresses = _resolve(str(host), params.get("port"), timeout)
-        attempts = [{**params, "hostaddr": address} for address in addresses]
+        attempts = [{**attempts[0], "hostaddr": address} for address in addresses]
     secret = params.get("password")
     failures: list[tuple[str, str]] = []
     for attempt in attempts:

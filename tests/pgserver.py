@@ -16,7 +16,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -194,3 +196,80 @@ class PgServer:
         ) as conn:
             cursor = conn.execute(query, params)  # type: ignore[arg-type]
             return list(cursor.fetchall()) if cursor.description else []
+
+
+def create_role(server: PgServer, name: str, password: str | None, *options: str) -> None:
+    """CREATE ROLE name LOGIN [PASSWORD ...] [options], composed safely, as the superuser."""
+    from psycopg import sql
+
+    query = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name))
+    if password is not None:
+        query += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+    for option in options:
+        query += sql.SQL(" " + option)
+    server.execute(query)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A loopback port whose kernel completes the handshake but that never reads or answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+def _error_response(message: str, sqlstate: str) -> bytes:
+    fields = b"".join(
+        code + value.encode() + b"\0"
+        for code, value in ((b"S", "FATAL"), (b"V", "FATAL"), (b"C", sqlstate), (b"M", message))
+    )
+    body = fields + b"\0"
+    return b"E" + (len(body) + 4).to_bytes(4, "big") + body
+
+
+@contextlib.contextmanager
+def refusing_server(message: str, sqlstate: str) -> Iterator[int]:
+    """A loopback server that speaks just enough of the protocol to refuse every start-up.
+
+    For causes the real cluster cannot produce on demand, such as "the database system is
+    starting up" (57P03): it declines SSL, reads the start-up packet and sends a FATAL error.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve_one(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            while True:
+                length = int.from_bytes(conn.recv(4, socket.MSG_WAITALL), "big")
+                if length < 8:
+                    return
+                code = int.from_bytes(conn.recv(4, socket.MSG_WAITALL), "big")
+                conn.recv(length - 8, socket.MSG_WAITALL)
+                if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: decline
+                    conn.sendall(b"N")
+                    continue
+                conn.sendall(_error_response(message, sqlstate))
+                return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with contextlib.suppress(OSError):
+                serve_one(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()

@@ -113,6 +113,11 @@ class ReplaceFile(Action):
 
     def apply(self, ctx: ApplyContext) -> str | None:
         kept = ctx.archive.keep_copy(self.path, self.reason)
+        found = ctx.tree.inspect(kept)
+        if found.kind == "file" and found.mode is not None and found.mode & ~self.mode:
+            # The archive must not expose what the live file protects (a 0644 .env's password).
+            # The copy may share its inode with the live file, which is replaced next anyway.
+            ctx.tree.chmod(kept, found.mode & self.mode, found)
         ctx.tree.write_file(self.path, self.content, self.mode, replace=True)
         return f"previous version in {kept}"
 

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from recio_setup.errors import UsageError
 from recio_setup.host import validate_host
@@ -122,22 +121,15 @@ URL_KEYS = {
 
 def parse_database_url(url: str, where: str) -> dict[str, str]:
     """POSTGRES_* values from postgresql://user:pass@host:port/db (percent-encoded)."""
-    hint = "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE, percent-encoding special characters"
+    from recio_setup.database import parse_database_url as parse
+
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise UsageError(f"{where} is not a valid database URL", hint=hint) from None
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise UsageError(f"{where} must start with postgresql://", hint=hint)
-    found = {
-        "POSTGRES_USER": unquote(parts.username or ""),
-        "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_HOST": parts.hostname or "",
-        "POSTGRES_PORT": str(port) if port else "",
-        "POSTGRES_DB": unquote(parts.path.lstrip("/")),
-    }
-    return {key: value for key, value in found.items() if value}
+        found = parse(url)
+    except UsageError as error:
+        # Name the place the URL came from (flag or environment); the text never shows a password.
+        raise UsageError(error.message.replace("DATABASE_URL", where, 1), hint=error.hint) from None
+    found.pop("POSTGRES_SSLMODE", None)  # the connection test takes --db-sslmode
+    return found
 
 
 def read_password_file(name: str) -> str:
@@ -226,6 +218,6 @@ def resolve(
 
 def generate_password() -> str:
     """A strong random password that needs no quoting in .env or in a URL."""
-    import secrets
+    from recio_setup.database import generate_password as generate
 
-    return secrets.token_urlsafe(24)
+    return generate()

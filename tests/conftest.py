@@ -127,13 +127,21 @@ def cli(project: Path) -> Cli:
     return Cli(project)
 
 
+LOCK_FILE = "backend/data/locks/bootstrap.lock"
+
+
 def tree_snapshot(root: Path) -> dict[str, tuple[str, int, bytes | str | None]]:
-    """Every entry under root: kind, mode and content (files) or target (symlinks)."""
+    """Every entry under root: kind, mode and content (files) or target (symlinks).
+
+    The run lock is left out: every run that takes it writes its PID there.
+    """
     snapshot: dict[str, tuple[str, int, bytes | str | None]] = {}
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             path = Path(folder) / name
             rel = str(path.relative_to(root))
+            if rel == LOCK_FILE:
+                continue
             st = path.lstat()
             if path.is_symlink():
                 snapshot[rel] = ("link", st.st_mode & 0o7777, os.readlink(path))

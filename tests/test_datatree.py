@@ -219,7 +219,8 @@ def test_a_corrupt_token_file_is_archived_byte_identical_and_replaced(
     assert [r.state for r in records] == ["done"]
     assert (project / TOKEN).read_bytes() == b"{}\n" and mode_of(project / TOKEN) == 0o600
     kept = archived(project, TOKEN)
-    assert kept.read_bytes() == content and mode_of(kept) == 0o644
+    # Byte-identical, and no more readable than the live token file it replaced.
+    assert kept.read_bytes() == content and mode_of(kept) == 0o600
     assert plan(project, "check").actions == []
 
 

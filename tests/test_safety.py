@@ -91,6 +91,8 @@ def test_sigkill_at_random_points_never_leaves_partial_or_looser_files(
     cli: Cli, project: Path
 ) -> None:
     assert cli(*INIT, env=ENV).code == 0
+    key = project / "backend/data/users/user_0001/credentials/kalshi-credentials/prod/key.pem"
+    key.write_text("PRIVATE KEY")
     _corrupt(project)
     broken = tree_snapshot(project)
     rng = random.Random(20261124)

@@ -130,9 +130,16 @@ def port_checks(ctx: Context, tree: Tree) -> list[Check]:
     ports = manifest.ports()
     listening = probe_listening(sorted(set(ports.values())))
     busy = [f"{name} {port}" for name, port in ports.items() if listening.get(port)]
-    detail = (f"in use: {', '.join(busy)}" if busy else "none in use")
-    return [Check("ports", "info", f"{len(ports)} services; {detail}", None,
-                  {"listening": {name: listening.get(port) for name, port in ports.items()}})]
+    detail = f"in use: {', '.join(busy)}" if busy else "none in use"
+    return [
+        Check(
+            "ports",
+            "info",
+            f"{len(ports)} services; {detail}",
+            None,
+            {"listening": {name: listening.get(port) for name, port in ports.items()}},
+        )
+    ]
 
 
 def run(ctx: Context) -> Result:

@@ -60,10 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
 
 
 def validate(args: argparse.Namespace) -> None:
-    if args.db_timeout <= 0 or args.db_timeout > 600:
+    if not 1 <= args.db_timeout <= 3600:
         raise UsageError(
             f"--db-timeout {args.db_timeout:g} is out of range",
-            hint="give a number of seconds between 0 and 600, e.g. --db-timeout 5",
+            hint="give a number of seconds from 1 to 3600, e.g. --db-timeout 5",
         )
     if getattr(args, "reset_db_password", False) and not args.create_db:
         raise UsageError("--reset-db-password only works with --create-db", hint="add --create-db")

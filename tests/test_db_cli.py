@@ -1,0 +1,229 @@
+"""The database steps as a user meets them: init/check against the throwaway server.
+
+Every test asserts the exit code, the cause in --json, and that no password reaches any output.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dotenv import dotenv_values
+
+from tests.conftest import Cli, Run
+from tests.pgserver import free_port
+
+pytestmark = pytest.mark.db
+BASE = ("--non-interactive", "--host", "127.0.0.1", "--json")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def db_check(run: Run) -> dict[str, Any]:
+    checks = run.json()["result"]["checks"]
+    return next(c for c in checks if c["name"] == "database")
+
+
+def assert_secret_free(run: Run, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in run.all, "a password leaked into the output"
+
+
+def init(
+    cli: Cli,
+    pg: Any,
+    *args: str,
+    password: str | None,
+    user: str,
+    db: str,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Run:
+    env = {"POSTGRES_PASSWORD": password} if password else {}
+    env.update(extra_env or {})
+    return cli(
+        *BASE,
+        "--postgres-host",
+        "127.0.0.1",
+        "--postgres-port",
+        str(port or pg.port),
+        "--postgres-user",
+        user,
+        "--postgres-db",
+        db,
+        *args,
+        env=env,
+    )
+
+
+def test_create_db_then_again_then_reset_password(cli: Cli, project: Path, pg: Any) -> None:
+    user, db = unique("u"), unique("d")
+    admin = {"POSTGRES_ADMIN_URL": pg.admin_url}
+    first = init(cli, pg, "--create-db", password=None, user=user, db=db, extra_env=admin)
+    assert first.code == 0, first.err
+    generated = dotenv_values(project / ".env")["POSTGRES_PASSWORD"]
+    assert generated and len(generated) >= 24
+    assert db_check(first)["status"] == "ok"
+    assert_secret_free(first, generated, pg.password)
+    assert pg.execute(
+        "select pg_get_userbyid(datdba) from pg_database where datname = %s", (db,)
+    ) == [(user,)]
+
+    again = init(cli, pg, "--create-db", password=None, user=user, db=db, extra_env=admin)
+    assert again.code == 0, again.err
+    assert dotenv_values(project / ".env")["POSTGRES_PASSWORD"] == generated
+    steps = " ".join(c["detail"] for c in again.json()["result"]["checks"])
+    assert "already" in steps or "exists" in steps
+
+    new_password = "N3w;pa'ss$$word"
+    reset = init(
+        cli,
+        pg,
+        "--create-db",
+        "--reset-db-password",
+        password=new_password,
+        user=user,
+        db=db,
+        extra_env=admin,
+    )
+    assert reset.code == 0, reset.err
+    assert dotenv_values(project / ".env")["POSTGRES_PASSWORD"] == new_password
+    assert db_check(reset)["status"] == "ok"
+    assert_secret_free(reset, new_password, generated, pg.password)
+
+
+def test_wrong_password_is_auth_failed(cli: Cli, project: Path, pg: Any) -> None:
+    user = unique("u")
+    pg.execute(f"create role \"{user}\" login password 'right-one'")
+    run = init(cli, pg, password="wrong-one-here", user=user, db="postgres")
+    assert run.code == 1
+    assert db_check(run)["data"]["cause"] == "auth_failed"
+    # The failure comes after .env: it stays written, and the summary says so.
+    assert dotenv_values(project / ".env")["POSTGRES_USER"] == user
+    assert ".env is written" in run.json()["result"]["summary"]
+    assert_secret_free(run, "wrong-one-here")
+
+
+def test_missing_database_suggests_create_db(cli: Cli, pg: Any) -> None:
+    user = unique("u")
+    pg.execute(f"create role \"{user}\" login password 'pw-missing-db'")
+    run = init(cli, pg, password="pw-missing-db", user=user, db=unique("nodb"))
+    assert run.code == 1
+    check = db_check(run)
+    assert check["data"]["cause"] == "database_missing" and "--create-db" in check["fix"]
+    assert_secret_free(run, "pw-missing-db")
+
+
+def test_refused_port(cli: Cli, pg: Any) -> None:
+    run = init(cli, pg, password="pw-refused-1", user="nobody_here", db="x", port=free_port())
+    assert run.code == 1
+    check = db_check(run)
+    assert check["data"]["cause"] == "connection_refused"
+    assert "POSTGRES_PORT" in check["fix"]
+    assert_secret_free(run, "pw-refused-1")
+
+
+def test_silent_server_times_out(cli: Cli, pg: Any) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        port = listener.getsockname()[1]
+        run = init(
+            cli, pg, "--db-timeout", "2", password="pw-timeout-1", user="u", db="d", port=port
+        )
+    assert run.code == 1
+    assert db_check(run)["data"]["cause"] == "timeout"
+    assert_secret_free(run, "pw-timeout-1")
+
+
+def test_hba_reject(cli: Cli, pg: Any) -> None:
+    from tests.pgserver import HBA_REJECTED_ROLE
+
+    pg.execute(
+        f"do $$ begin if not exists (select from pg_roles where rolname = "
+        f"'{HBA_REJECTED_ROLE}') then create role {HBA_REJECTED_ROLE} login password "
+        f"'pw-hba-1'; end if; end $$"
+    )
+    run = init(cli, pg, password="pw-hba-1", user=HBA_REJECTED_ROLE, db="postgres")
+    assert run.code == 1
+    assert db_check(run)["data"]["cause"] == "hba_rejected"
+    assert_secret_free(run, "pw-hba-1")
+
+
+def test_check_reports_success_and_failure(cli: Cli, project: Path, pg: Any) -> None:
+    user, db = unique("u"), unique("d")
+    created = init(
+        cli,
+        pg,
+        "--create-db",
+        password="pw-check-ok-1",
+        user=user,
+        db=db,
+        extra_env={"POSTGRES_ADMIN_URL": pg.admin_url},
+    )
+    assert created.code == 0, created.err
+    good = cli("check", "--json")
+    assert good.code == 0, good.out
+    assert db_check(good)["status"] == "ok"
+    env_path = project / ".env"
+    env_path.write_text(env_path.read_text().replace("pw-check-ok-1", "pw-check-bad-2"))
+    bad = cli("check", "--json")
+    assert bad.code == 1
+    assert db_check(bad)["data"]["cause"] == "auth_failed"
+    assert_secret_free(good, "pw-check-ok-1")
+    assert_secret_free(bad, "pw-check-bad-2")
+
+
+def test_admin_without_privileges_is_told_so(cli: Cli, pg: Any) -> None:
+    weak = unique("weak")
+    pg.execute(f"create role \"{weak}\" login password 'weak-pw-1'")
+    admin_url = pg.url(weak, "weak-pw-1")
+    run = init(
+        cli,
+        pg,
+        "--create-db",
+        password="target-pw-1",
+        user=unique("u"),
+        db=unique("d"),
+        extra_env={"POSTGRES_ADMIN_URL": admin_url},
+    )
+    assert run.code == 1
+    checks = run.json()["result"]["checks"]
+    failed = next(c for c in checks if c["name"] == "create database")
+    assert failed["data"]["cause"] in ("admin_no_createrole", "admin_no_createdb")
+    assert "CREATEROLE" in failed["detail"] or "CREATEDB" in failed["detail"]
+    assert_secret_free(run, "weak-pw-1", "target-pw-1")
+
+
+def test_admin_password_from_a_file(cli: Cli, pg: Any, tmp_path: Path) -> None:
+    secret = tmp_path / "admin-pw"
+    secret.write_text(pg.password + "\n")
+    admin_url = f"postgresql://{pg.superuser}@{pg.host}:{pg.port}/postgres"
+    run = init(
+        cli,
+        pg,
+        "--create-db",
+        "--admin-url",
+        admin_url,
+        "--admin-password-file",
+        str(secret),
+        password="target-pw-2",
+        user=unique("u"),
+        db=unique("d"),
+    )
+    assert run.code == 0, run.err
+    assert_secret_free(run, pg.password, "target-pw-2")
+
+
+def test_admin_url_flag_with_password_is_refused(cli: Cli, project: Path, pg: Any) -> None:
+    run = init(
+        cli, pg, "--create-db", "--admin-url", pg.admin_url, password="x-pw-123", user="u", db="d"
+    )
+    assert run.code == 2
+    assert list(project.iterdir()) == []
+    assert_secret_free(run, pg.password)

@@ -24,6 +24,7 @@ from recio_setup.result import MASK, Check, Result
 
 JSON_SCHEMA_VERSION = 1
 ColorChoice = Literal["auto", "always", "never"]
+ROUTINE_KINDS = ("create folder", "create file")
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
 
 
@@ -162,17 +163,28 @@ class Output:
             self.out.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
     def _render_values(self, result: Result) -> None:
-        if result.values:
+        if result.values and not result.data.get("values_confirmed"):
             rows = [[v.name, v.shown(), v.source] for v in result.values]
             self.table("Values", ["variable", "value", "source"], rows)
 
     def _render_actions(self, result: Result) -> None:
-        if not result.actions:
+        actions = result.actions
+        if not self.verbose and not result.dry_run:
+            # Creating what was missing is routine: one line. What changed or failed gets a row.
+            routine = [a for a in actions if a.state == "done" and a.kind in ROUTINE_KINDS]
+            actions = [a for a in actions if a not in routine]
+            if routine:
+                folders = sum(1 for a in routine if a.kind == "create folder")
+                self._print(
+                    f"created {folders} folder(s) and {len(routine) - folders} file(s) "
+                    "with their modes (--verbose lists them)"
+                )
+        if not actions:
             return
         title = "Plan (dry run: nothing was changed)" if result.dry_run else "Actions"
         rows = [
             [a.state, a.kind, a.path, a.reason + (f" ({a.detail})" if a.detail else "")]
-            for a in result.actions
+            for a in actions
         ]
         self.table(title, ["state", "action", "path", "reason"], rows)
 

@@ -162,6 +162,7 @@ def run(ctx: Context) -> Result:
     with Tree(ctx.paths.root) as tree:
         values, env = gather_values(ctx, tree)
         result.values = list(values.values())
+        result.data["values_confirmed"] = ctx.interactive  # the wizard showed them already
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)
@@ -222,6 +223,7 @@ def _summarise(result: Result) -> None:
         result.summary = (
             f"ready: {done} change(s) made" if done else "ready: everything was already in place"
         )
+        result.notes.append("`recio-setup check` verifies this setup at any time")
     else:
         result.summary = "init did not finish: see the failed checks above" + (
             "; .env is written"

@@ -1,0 +1,53 @@
+"""psycopg and questionary cost ~100 ms each at start-up: paths that don't need them don't load them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+
+
+def imported_modules(cli: Cli, *args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "recio_setup", *args],
+        capture_output=True,
+        text=True,
+        env=cli.env({"POSTGRES_PASSWORD": "x-pw-1"}),
+        cwd=cli.root,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--non-interactive", "--skip-db-check", "--host", "127.0.0.1"),
+        ("check", "--skip-db-check"),
+        ("ports",),
+        ("--version",),
+    ],
+    ids=["init", "check", "ports", "version"],
+)
+def test_heavy_modules_stay_unloaded(cli: Cli, project: Path, args: tuple[str, ...]) -> None:
+    cli(
+        "--non-interactive",
+        "--skip-db-check",
+        "--host",
+        "127.0.0.1",
+        env={"POSTGRES_PASSWORD": "x-pw-1"},
+    )
+    modules = imported_modules(cli, *args)
+    assert "recio_setup" in modules or args == ("--version",)
+    loaded = {m for m in modules if m.split(".")[0] in ("psycopg", "questionary", "prompt_toolkit")}
+    assert not loaded, f"{args} imported {sorted(loaded)[:5]}"

@@ -1,4 +1,4 @@
-"""psycopg and questionary cost ~100 ms each at start-up: only the paths that need them load them."""
+"""psycopg and questionary cost ~100 ms each at start-up: only paths that need them load them."""
 
 from __future__ import annotations
 

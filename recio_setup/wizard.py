@@ -142,3 +142,10 @@ def confirm(question: str, default: bool = False) -> bool:
     import questionary
 
     return bool(_ask(questionary.confirm(question, default=default)))
+
+
+def ask_secret(question: str) -> str:
+    """A masked answer (callers make sure there is a terminal)."""
+    import questionary
+
+    return str(_ask(questionary.password(question, validate=lambda text: bool(text) or "empty")))

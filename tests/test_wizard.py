@@ -114,3 +114,37 @@ def test_declining_the_summary_writes_nothing(project: Path) -> None:
     assert child.exitstatus == 1
     assert "nothing was written" in (child.before or "")
     assert list(project.iterdir()) == []
+
+
+@pytest.mark.db
+def test_admin_password_is_asked_masked_when_the_server_needs_it(project: Path, pg: Any) -> None:
+    admin_url = f"postgresql://{pg.superuser}@{pg.host}:{pg.port}/postgres"  # no password in it
+    child = spawn(
+        project,
+        "--create-db",
+        "--admin-url",
+        admin_url,
+        "--host",
+        "127.0.0.1",
+        "--no-auth-enabled",
+        "--postgres-host",
+        "127.0.0.1",
+        "--postgres-port",
+        str(pg.port),
+        "--postgres-db",
+        "asked_db",
+        "--postgres-user",
+        "asked_user",
+    )
+    child.expect("Database password")
+    child.send(ENTER)  # generate
+    child.expect("Write these settings")
+    child.send("y")
+    child.expect("PostgreSQL admin password")
+    child.send(pg.password + ENTER)
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    transcript = child.before or ""
+    assert child.exitstatus == 0, transcript
+    assert pg.password not in transcript
+    assert pg.execute("select 1 from pg_roles where rolname = 'asked_user'") == [(1,)]

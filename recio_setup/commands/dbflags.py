@@ -11,7 +11,7 @@ from recio_setup.result import Check, Result, Value
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
-    from recio_setup.database import DbSettings
+    from recio_setup.database import DbSettings, ProvisionReport
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -97,6 +97,35 @@ def _admin_password(ctx: Context) -> str | None:
     return None
 
 
+def _provision_asking_for_password(
+    ctx: Context, admin_url: str | None, settings: DbSettings
+) -> ProvisionReport:
+    """Provision as the admin; on a terminal, ask (masked) for an admin password it turns out
+    to need, then try once more."""
+    from recio_setup.database import AdminSettings, provision
+
+    password = _admin_password(ctx)
+    for attempt in range(2):
+        ctx.output.add_secret(password)
+        admin = AdminSettings(url=admin_url, password=password)
+        try:
+            with ctx.output.progress("creating the database role and database"):
+                return provision(
+                    admin,
+                    settings,
+                    reset_password=ctx.args.reset_db_password,
+                    timeout=ctx.args.db_timeout,
+                )
+        except RecioError as error:
+            wants_password = error.cause in ("admin_no_password", "admin_auth_failed")
+            if attempt or not wants_password or not ctx.interactive:
+                raise
+            from recio_setup.wizard import ask_secret
+
+            password = ask_secret("PostgreSQL admin password (hidden):")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) -> None:
     """--create-db (provision), then the connection test unless --skip-db-check."""
     create = getattr(ctx.args, "create_db", False)
@@ -106,19 +135,9 @@ def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) ->
         return
     settings = settings_from(values, ctx.args)
     if create:
-        from recio_setup.database import AdminSettings, provision
-
         admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
-        admin = AdminSettings(url=admin_url, password=_admin_password(ctx))
-        ctx.output.add_secret(admin.password)
         try:
-            with ctx.output.progress("creating the database role and database"):
-                report = provision(
-                    admin,
-                    settings,
-                    reset_password=ctx.args.reset_db_password,
-                    timeout=ctx.args.db_timeout,
-                )
+            report = _provision_asking_for_password(ctx, admin_url, settings)
         except RecioError as error:
             # .env is already written; report the cause and fix instead of aborting the report.
             result.checks.append(

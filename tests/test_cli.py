@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli
 
 
@@ -54,3 +56,35 @@ def test_missing_root_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     run = cli("check", "--root", str(tmp_path / "nowhere"))
     assert run.code == 2
     assert "nowhere" in run.err and "Traceback" not in run.all
+
+
+def test_unexpected_error_gives_one_line_and_a_private_log(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bug cannot be produced on purpose, so one is planted in the ports command.
+    from recio_setup import cli
+    from recio_setup.commands import ports
+
+    def broken(ctx: object) -> None:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(ports, "run", broken)
+    code = cli.main(["ports", "--root", str(project)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "unexpected error: RuntimeError: planted bug" in err and "Traceback" not in err
+    logs = list((project / "logs").glob("recio-setup-crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in err
+    assert "Traceback" in logs[0].read_text() and "planted bug" in logs[0].read_text()
+    assert logs[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_ctrl_c_exits_130(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from recio_setup import cli
+    from recio_setup.commands import ports
+
+    def interrupted(ctx: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ports, "run", interrupted)
+    assert cli.main(["ports", "--root", str(project)]) == 130

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Figure, time_command
+from benchmarks.common import Figure, time_command, user_env
 
 REPO = Path(__file__).resolve().parent.parent
 FILES = int(os.environ.get("RECIO_BENCH_FILES", "200000"))
@@ -33,7 +33,7 @@ def launcher(root: Path, *args: str) -> list[str]:
 def fresh_project(parent: Path, name: str) -> Path:
     root = parent / name
     root.mkdir()
-    env = {**os.environ, "POSTGRES_PASSWORD": "bench-password"}
+    env = {**user_env(), "POSTGRES_PASSWORD": "bench-password"}
     subprocess.run(launcher(root, *INIT), check=True, env=env, capture_output=True)
     return root
 
@@ -65,7 +65,7 @@ def run() -> list[Figure]:
         copy = time.perf_counter() - started
         shutil.rmtree(parent / "copy")
         started = time.perf_counter()
-        subprocess.run(launcher(full, "reset", "--all", "--yes", "-q"), check=True)
+        subprocess.run(launcher(full, "reset", "--all", "--yes", "-q"), check=True, env=user_env())
         reset = time.perf_counter() - started
     return [
         Figure("init no-op re-run (launcher included) vs python -c pass", noop, bare, "<= 10x"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
@@ -37,8 +38,16 @@ class Figure:
         )
 
 
+def user_env() -> dict[str, str]:
+    """The environment a user's shell has: bytecode caching on (some dev shells turn it off,
+    which makes every start recompile every module)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def time_command(command: Sequence[str], repeat: int = 5, **kwargs: object) -> float:
-    """Median wall time of a command over `repeat` runs."""
+    """Median wall time of a command over `repeat` runs, after one warm-up run."""
+    kwargs.setdefault("env", user_env())
+    subprocess.run(list(command), check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()

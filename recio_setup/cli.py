@@ -179,6 +179,10 @@ def write_crash_log(root: Path | None, output: Output) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        # Answered before building the parser, which imports every command module.
+        sys.stdout.write(f"recio-setup {__version__}\n")
+        return 0
     output = Output(json_mode=_guess_json(argv))
     command = "recio-setup"
     root: Path | None = None

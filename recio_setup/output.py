@@ -12,15 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any, Literal, TextIO
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from recio_setup import __version__
 from recio_setup.errors import RecioError
 from recio_setup.result import MASK, Check, Result
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 JSON_SCHEMA_VERSION = 1
 ColorChoice = Literal["auto", "always", "never"]
@@ -28,7 +27,16 @@ ROUTINE_KINDS = ("create folder", "create file")
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
 
 
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _console(stream: TextIO, color: ColorChoice) -> Console:
+    # rich costs ~50 ms to import: only runs that print anything pay for it.
+    from rich.console import Console
+
     no_color = color == "never" or (color == "auto" and "NO_COLOR" in os.environ)
     force = True if color == "always" else None
     return Console(file=stream, no_color=no_color, force_terminal=force, highlight=False)
@@ -48,9 +56,23 @@ class Output:
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self.out = _console(stdout or sys.stdout, color)
-        self.err = _console(stderr or sys.stderr, color)
+        self.color = color
+        self._streams = (stdout, stderr)
+        self._out: Console | None = None
+        self._err: Console | None = None
         self._secrets: set[str] = set()
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            self._out = _console(self._streams[0] or sys.stdout, self.color)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            self._err = _console(self._streams[1] or sys.stderr, self.color)
+        return self._err
 
     # -- secrets ---------------------------------------------------------------------------
     def add_secret(self, secret: str | None) -> None:
@@ -139,8 +161,9 @@ class Output:
             "error": error,
         }
         text = self.redact(json.dumps(envelope, indent=2, sort_keys=False))
-        self.out.file.write(text + "\n")
-        self.out.file.flush()
+        stream = self._streams[0] or sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
 
     def _print(self, text: str, style: str | None = None) -> None:
         self.out.print(escape(self.redact(text)), style=style, soft_wrap=not self.out.is_terminal)
@@ -149,6 +172,8 @@ class Output:
         """A table on a terminal (fitted to its width); tab-free aligned lines otherwise."""
         rows = [[self.redact(cell) for cell in row] for row in rows]
         if self.out.is_terminal:
+            from rich.table import Table
+
             table = Table(title=title, title_justify="left", expand=False)
             for column in columns:
                 table.add_column(column, overflow="fold")
@@ -201,5 +226,6 @@ class Output:
     def text(self, text: str) -> None:
         """A block of result text (a diff, a help paragraph) printed to stdout as it is."""
         if not self.json_mode:
-            self.out.file.write(self.redact(text).rstrip("\n") + "\n")
-            self.out.file.flush()
+            stream = self._streams[0] or sys.stdout
+            stream.write(self.redact(text).rstrip("\n") + "\n")
+            stream.flush()

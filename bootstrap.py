@@ -299,6 +299,24 @@ def ensure_venv(venv_dir, extras=()):
     return venv_python(venv_dir)
 
 
+# The package and the modules it imports at start-up (the others are checked when needed).
+REQUIRED_MODULES = ("recio_setup", "dotenv", "rich", "questionary", "psycopg")
+
+
+def check_installed_here():
+    """With --no-venv, say clearly (not with a traceback) when this interpreter lacks the package."""
+    import importlib.util
+
+    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise LauncherError(
+            "--no-venv uses %s, which lacks %s. Install the project into it "
+            "(`%s -m pip install .`) or run without --no-venv."
+            % (sys.executable, ", ".join(missing), sys.executable),
+            code=2,
+        )
+
+
 def exec_module(python, args):
     os.environ.setdefault(LAUNCHER_ROOT_ENV, PROJECT_DIR)
     command = [python, "-m", "recio_setup"] + list(args)
@@ -313,7 +331,11 @@ def main(argv=None):
         use_venv, venv_dir, rest = split_launcher_args(sys.argv[1:] if argv is None else argv)
         if "-h" in rest or "--help" in rest:
             sys.stdout.write(LAUNCHER_HELP + "\n")
-        python = ensure_venv(venv_dir) if use_venv else sys.executable
+        if use_venv:
+            python = ensure_venv(venv_dir)
+        else:
+            check_installed_here()
+            python = sys.executable
         exec_module(python, rest)
     except LauncherError as error:
         say("error: " + str(error))

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Figure, time_command, user_env
+from benchmarks.common import Figure, compare_commands, user_env
 
 REPO = Path(__file__).resolve().parent.parent
 FILES = int(os.environ.get("RECIO_BENCH_FILES", "200000"))
@@ -55,10 +55,12 @@ def run() -> list[Figure]:
         print(f"  writing {FILES} files ...", file=sys.stderr, flush=True)
         fill(full, FILES)
 
-        bare = time_command([sys.executable, "-c", "pass"], repeat=7)
-        noop = time_command(launcher(empty, *INIT), repeat=7)
-        check_empty = time_command(launcher(empty, "check", "--skip-db-check", "-q"), repeat=5)
-        check_full = time_command(launcher(full, "check", "--skip-db-check", "-q"), repeat=5)
+        noop, bare = compare_commands(launcher(empty, *INIT), [sys.executable, "-c", "pass"])
+        check_full, check_empty = compare_commands(
+            launcher(full, "check", "--skip-db-check", "-q"),
+            launcher(empty, "check", "--skip-db-check", "-q"),
+            repeat=5,
+        )
 
         started = time.perf_counter()
         subprocess.run(["cp", "-a", str(full / "backend"), str(parent / "copy")], check=True)

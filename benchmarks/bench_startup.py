@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from benchmarks.common import Figure, time_command
+from benchmarks.common import Figure, compare_commands
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def run() -> list[Figure]:
-    bare = time_command([sys.executable, "-c", "pass"], repeat=7)
-    launcher = time_command([sys.executable, str(REPO / "bootstrap.py"), "--version"], repeat=7)
+    launcher, bare = compare_commands(
+        [sys.executable, str(REPO / "bootstrap.py"), "--version"], [sys.executable, "-c", "pass"]
+    )
     return [
         Figure("bootstrap.py --version (current venv) vs python -c pass", launcher, bare, "<= 10x")
     ]

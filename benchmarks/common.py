@@ -56,6 +56,22 @@ def time_command(command: Sequence[str], repeat: int = 5, **kwargs: object) -> f
     return statistics.median(samples)
 
 
+def compare_commands(
+    measured: Sequence[str], reference: Sequence[str], repeat: int = 9, **kwargs: object
+) -> tuple[float, float]:
+    """Median times of two commands, their runs interleaved so load drift hits both alike."""
+    kwargs.setdefault("env", user_env())
+    samples: tuple[list[float], list[float]] = ([], [])
+    for command in (measured, reference):  # warm-up: caches, bytecode
+        subprocess.run(list(command), check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    for _ in range(repeat):
+        for index, command in enumerate((measured, reference)):
+            started = time.perf_counter()
+            subprocess.run(list(command), check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+            samples[index].append(time.perf_counter() - started)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
 def time_call(function: Callable[[], object], number: int) -> float:
     """Seconds per call of `function`, over `number` calls."""
     started = time.perf_counter()

@@ -10,7 +10,6 @@ import argparse
 import importlib
 import os
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -171,6 +170,8 @@ def write_crash_log(root: Path | None, output: Output) -> str:
             return str(root / rel)
         except (OSError, RecioError):
             pass
+    import tempfile
+
     handle, path = tempfile.mkstemp(prefix="recio-setup-crash-", suffix=".log")
     with os.fdopen(handle, "w") as log:
         log.write(text)

@@ -79,9 +79,14 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
 @dataclass
 class EnvPlan:
     plan: Plan
-    diff: str
     changed: list[str]
     text: str
+    old_text: str
+
+    @property
+    def diff(self) -> str:
+        """The change to .env with secrets masked; computed only when shown (dry run)."""
+        return masked_diff(self.old_text, self.text, SECRET_KEYS)
 
 
 def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
@@ -109,5 +114,4 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
                 state.found,
             )
         )
-    diff = masked_diff(old_text, document.text, SECRET_KEYS)
-    return EnvPlan(plan, diff, changed, document.text)
+    return EnvPlan(plan, changed, document.text, old_text)

@@ -79,7 +79,11 @@ def _ask_auth(values: dict[str, Value]) -> None:
     import questionary
 
     current = values["AUTH_ENABLED"].value == "true"
-    answer = _ask(questionary.confirm("Enable authentication (AUTH_ENABLED)?", default=current))
+    answer = _ask(
+        questionary.confirm(
+            "Enable authentication (AUTH_ENABLED)?", default=current, auto_enter=False
+        )
+    )
     _entered(values, "AUTH_ENABLED", "true" if answer else "false")
 
 
@@ -128,7 +132,7 @@ def run_wizard(values: dict[str, Value], candidates: list[str], output: Output) 
     output.add_secret(values["POSTGRES_PASSWORD"].value)
     rows = [[v.name, v.shown(), v.source] for v in values.values()]
     output.table("Summary", ["variable", "value", "source"], rows)
-    if not _ask(questionary.confirm("Write these settings?", default=True)):
+    if not _ask(questionary.confirm("Write these settings?", default=True, auto_enter=False)):
         raise StepFailed(
             "cancelled at the summary; nothing was written",
             hint="run it again, or pass the values as flags",
@@ -141,7 +145,7 @@ def confirm(question: str, default: bool = False) -> bool:
     """A yes/no question on the terminal (callers make sure there is one)."""
     import questionary
 
-    return bool(_ask(questionary.confirm(question, default=default)))
+    return bool(_ask(questionary.confirm(question, default=default, auto_enter=False)))
 
 
 def ask_secret(question: str) -> str:

@@ -147,3 +147,18 @@ def test_fresh_clone_builds_venv_then_starts_fast(tmp_path: Path) -> None:
     )
     assert third.returncode == 0, third.stderr
     assert "python is gone" in third.stderr and third.stdout.startswith("recio-setup ")
+
+
+def test_no_venv_without_the_package_is_a_clear_error(tmp_path: Path) -> None:
+    # The system interpreter, isolated from site-packages (-S): nothing of ours is importable.
+    done = subprocess.run(
+        [sys.executable, "-S", str(REPO / "bootstrap.py"), "--no-venv", "check"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert "--no-venv" in done.stderr and "Traceback" not in done.stderr
+    assert "recio_setup" in done.stderr or "rich" in done.stderr

@@ -227,3 +227,40 @@ def test_admin_url_flag_with_password_is_refused(cli: Cli, project: Path, pg: An
     assert run.code == 2
     assert list(project.iterdir()) == []
     assert_secret_free(run, pg.password)
+
+
+def test_check_honours_the_environment_like_the_services(cli: Cli, pg: Any) -> None:
+    user, db = unique("u"), unique("d")
+    # .env points at a closed port; the environment at the real server.
+    made = init(
+        cli,
+        pg,
+        "--create-db",
+        password="pw-env-over-1",
+        user=user,
+        db=db,
+        extra_env={"POSTGRES_ADMIN_URL": pg.admin_url},
+    )
+    assert made.code == 0, made.err
+    closed = init(cli, pg, password="pw-env-over-1", user=user, db=db, port=free_port())
+    assert closed.code == 1
+    assert cli("check", "--json").code == 1
+    run = cli("check", "--json", env={"POSTGRES_PORT": str(pg.port)})
+    assert run.code == 0, run.out
+    assert db_check(run)["status"] == "ok"
+
+
+def test_create_db_counts_as_a_change(cli: Cli, pg: Any) -> None:
+    run = init(
+        cli,
+        pg,
+        "--create-db",
+        password="pw-count-1",
+        user=unique("u"),
+        db=unique("d"),
+        extra_env={"POSTGRES_ADMIN_URL": pg.admin_url},
+    )
+    assert run.code == 0, run.err
+    result = run.json()["result"]
+    assert any(a["kind"] == "provision" and a["state"] == "done" for a in result["actions"])
+    assert "already in place" not in result["summary"]

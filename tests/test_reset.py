@@ -245,3 +245,12 @@ def test_bad_flag_combinations_exit_2(cli: Cli, ready: Path) -> None:
     for args in (["--include-credentials"], ["--force"], ["--undo", "--all"]):
         run = cli("reset", *args)
         assert run.code == 2, args
+
+
+def test_reset_admits_what_it_could_not_repair(ready: Path, cli: Cli) -> None:
+    env = ready / ".env"
+    env.write_text(env.read_text().replace("POSTGRES_PORT=5432", "POSTGRES_PORT=abc"))
+    run = cli("reset")
+    assert run.code == 1
+    assert "POSTGRES_PORT" in run.out and "left 1 problem" in run.out
+    assert cli("check", "--skip-db-check").code == 1

@@ -52,7 +52,7 @@ def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
     child.send(ENTER)
     answer_text(child, "Host \\(IP address or name\\)", "127.0.0.1")
     child.expect("Enable authentication")
-    child.send("n")
+    child.send("n" + ENTER)
     answer_text(child, "PostgreSQL host", "127.0.0.1")
     answer_text(child, "PostgreSQL port", str(pg.port))
     answer_text(child, "Database name", "wizard_db")
@@ -62,7 +62,7 @@ def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
     child.expect("Password \\(hidden\\)")
     child.send(password + ENTER)
     child.expect("Write these settings")
-    child.send("y")
+    child.send("y" + ENTER)
     child.expect(pexpect.EOF, timeout=60)
     child.close()
     transcript = child.before or ""
@@ -108,7 +108,7 @@ def test_declining_the_summary_writes_nothing(project: Path) -> None:
     child.expect("Database password")
     child.send(ENTER)  # generate
     child.expect("Write these settings")
-    child.send("n")
+    child.send("n" + ENTER)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1
@@ -139,7 +139,7 @@ def test_admin_password_is_asked_masked_when_the_server_needs_it(project: Path, 
     child.expect("Database password")
     child.send(ENTER)  # generate
     child.expect("Write these settings")
-    child.send("y")
+    child.send("y" + ENTER)
     child.expect("PostgreSQL admin password")
     child.send(pg.password + ENTER)
     child.expect(pexpect.EOF, timeout=60)
@@ -148,3 +148,35 @@ def test_admin_password_is_asked_masked_when_the_server_needs_it(project: Path, 
     assert child.exitstatus == 0, transcript
     assert pg.password not in transcript
     assert pg.execute("select 1 from pg_roles where rolname = 'asked_user'") == [(1,)]
+
+
+def test_a_word_typed_at_a_yes_no_question_does_not_leak_into_the_next(
+    project: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("leak-test-pw\n")
+    child = spawn(
+        project,
+        "--skip-db-check",
+        "--host",
+        "127.0.0.1",
+        "--postgres-port",
+        "5432",
+        "--postgres-db",
+        "a_db",
+        "--postgres-user",
+        "a_user",
+        "--postgres-password-file",
+        str(secret),
+    )
+    child.expect("Enable authentication")
+    child.send("yes" + ENTER)
+    child.expect("PostgreSQL host")
+    child.send(ENTER)  # accept the default as shown
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    env = dotenv_values(project / ".env")
+    assert env["AUTH_ENABLED"] == "true" and env["POSTGRES_HOST"] == "localhost"

@@ -142,6 +142,20 @@ def port_checks(ctx: Context, tree: Tree) -> list[Check]:
     ]
 
 
+def with_environment(ctx: Context, values: dict[str, Value]) -> dict[str, Value]:
+    """The database settings the services would use: environment variables over .env."""
+    merged = dict(values)
+    for field in FIELDS:
+        raw = ctx.environ.get(field.key)
+        if raw and field.key.startswith("POSTGRES_"):
+            source = f"environment {field.key}"
+            value = check_value(field, raw, describe_source(field, source))
+            merged[field.key] = Value(field.key, value, source, field.secret)
+            if field.secret:
+                ctx.output.add_secret(value)
+    return merged
+
+
 def run(ctx: Context) -> Result:
     dbflags.validate(ctx.args)
     result = Result("check")
@@ -157,12 +171,14 @@ def run(ctx: Context) -> Result:
         checks += tree_checks(ctx, tree)
         checks += port_checks(ctx, tree)
     result.checks = checks
+    db_values = with_environment(ctx, values)
     if ctx.args.skip_db_check:
         result.checks.append(Check("database", "info", "skipped (--skip-db-check)"))
     elif all(
-        key in values for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER")
+        key in db_values
+        for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER")
     ):
-        dbflags.database_steps(ctx, values, result)
+        dbflags.database_steps(ctx, db_values, result)
     else:
         result.checks.append(
             Check(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from recio_setup.errors import RecioError, UsageError
-from recio_setup.result import Check, Result, Value
+from recio_setup.result import ActionRecord, Check, Result, Value
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
@@ -145,6 +145,15 @@ def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) ->
             )
             return
         result.checks.extend(report.to_checks())
+        if report.changed:
+            result.actions.append(
+                ActionRecord(
+                    "provision",
+                    f"{settings.user}@{settings.dbname}",
+                    " ".join(report.steps),
+                    "done",
+                )
+            )
     if ctx.args.skip_db_check:
         result.checks.append(Check("database", "info", "connection test skipped (--skip-db-check)"))
         return

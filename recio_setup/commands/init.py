@@ -131,7 +131,13 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
             f".env has lines python-dotenv cannot read (line {lines}); they are kept "
             "as they are. `recio-setup reset` can rewrite the file."
         )
-    candidates = detect_candidates()
+    # Interface detection runs a subprocess: only when its answer can matter.
+    host_given = (
+        ctx.args.host
+        or ctx.environ.get("TRADING_SYSTEM_HOST")
+        or env_values.get("TRADING_SYSTEM_HOST")
+    )
+    candidates = detect_candidates() if ctx.interactive or not host_given else []
     # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
     values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
     dbflags.validate(ctx.args)

@@ -148,7 +148,9 @@ def run(ctx: Context) -> Result:
                 result.actions += apply_plan(fresh_start_plan(ctx, tree), apply_ctx)
             plan = repair_plan(ctx, tree)
             result.actions += apply_plan(plan, apply_ctx)
-            result.checks += plan.findings
+            # What check would still say is the honest account of what reset could not fix
+            # (e.g. POSTGRES_PORT=abc in .env: no right value to put there).
+            result.checks += remaining_problems(ctx, tree)
             if archive.run_rel:
                 after = {e["from"]: fingerprint(tree, e["from"]) for e in archive.entries}
                 archive.write_record({"after": after, "all": ctx.args.all})
@@ -156,6 +158,15 @@ def run(ctx: Context) -> Result:
                     f"archived to {archive.run_rel} (undo: recio-setup reset --undo)"
                 )
     return _finish(result, "repaired")
+
+
+def remaining_problems(ctx: Context, tree: Tree) -> list[Check]:
+    from recio_setup.commands.check import config_checks, env_checks, tree_checks
+
+    env, values = env_checks(ctx, tree)
+    host = values["TRADING_SYSTEM_HOST"].value if "TRADING_SYSTEM_HOST" in values else "localhost"
+    every = env + config_checks(ctx, tree, host) + tree_checks(ctx, tree)
+    return [check for check in every if check.status == "fail"]
 
 
 def _finish(result: Result, verb: str) -> Result:

@@ -304,7 +304,7 @@ REQUIRED_MODULES = ("recio_setup", "dotenv", "rich", "questionary", "psycopg")
 
 
 def check_installed_here():
-    """With --no-venv, say clearly (not with a traceback) when this interpreter lacks the package."""
+    """With --no-venv, say plainly (no traceback) when this interpreter lacks the package."""
     import importlib.util
 
     missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]

@@ -185,27 +185,33 @@ def plan_config_files(tree: Tree, paths: Paths, host: str, mode: Mode) -> Plan:
     config = _judge(tree, paths.config_json_rel, _validate_config)
     content = render_config(host, _main_app_port(manifest))
     _plan_one(tree, paths.config_json_rel, config, plan, mode, CONFIG_CHECK, content)
-    _note_port_mismatch(manifest, config, plan)
+    _sync_config(manifest, config, plan, mode, paths.config_json_rel, host)
     return plan
 
 
-def _note_port_mismatch(manifest: Judged, config: Judged, plan: Plan) -> None:
+def _sync_config(
+    manifest: Judged, config: Judged, plan: Plan, mode: Mode, rel: str, host: str
+) -> None:
+    """Keep agents.main in step with TRADING_SYSTEM_HOST and main_app's port.
+
+    Only those two fields change (every other key stays); the old file goes to the archive.
+    """
     if manifest.problem or config.problem or manifest.document is None or config.document is None:
         return
+    main = config.document["agents"]["main"]
     main_app = manifest.document.services.get("main_app")
-    port = config.document["agents"]["main"]["port"]
-    if main_app is not None and main_app.port != port:
-        plan.note(
-            Check(
-                "config.json port",
-                "warn",
-                f"agents.main.port is {port} but main_app's port in the manifest is "
-                f"{main_app.port}",
-                f'set "port": {main_app.port} under agents.main in config.json',
-            )
-        )
-
-
-def manifest_checks(tree: Tree, paths: Paths) -> list[Check]:
-    """What `check` reports about the two files (no actions)."""
-    return plan_config_files(tree, paths, "localhost", "check").findings
+    wanted = {"host": host, "port": main_app.port if main_app else main.get("port")}
+    stale = [
+        f"agents.main.{key} is {main.get(key)!r}, not {value!r}"
+        for key, value in wanted.items()
+        if main.get(key) != value
+    ]
+    if not stale:
+        return
+    reason = "; ".join(stale) + " (TRADING_SYSTEM_HOST and main_app's port)"
+    if mode == "check":
+        plan.note(Check("config.json", "warn", reason, "run `recio-setup init` to update it"))
+        return
+    main.update(wanted)
+    content = (json.dumps(config.document, indent=2) + "\n").encode()
+    plan.add(ReplaceFile(rel, reason, content, config.found.mode or 0o644))

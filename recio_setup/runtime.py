@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from recio_setup.errors import RecioError
 from recio_setup.paths import (
     DEFAULT_USER,
     MANIFEST_REL,
@@ -88,13 +89,13 @@ def _url_host(host: str) -> str:
 
 def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None) -> str:
     port = get_port(service_name, root=root)
-    return f"http://{_url_host(get_host())}:{port}{endpoint}"
+    return f"http://{_url_host(get_host(root=root))}:{port}{endpoint}"
 
 
 def get_port_info(*, root: Root = None) -> dict[str, Any]:
     manifest_path = _manifest_path(root)
     ports = cached_manifest(manifest_path).ports()
-    host = get_host()
+    host = get_host(root=root)
     return {
         "ports": ports,
         "service_urls": {name: f"http://{_url_host(host)}:{port}" for name, port in ports.items()},
@@ -111,12 +112,47 @@ def _detected_host() -> str:
     return detect_host({})[0]
 
 
-def get_host() -> str:
-    """TRADING_SYSTEM_HOST if set (validated), else the detected address, else localhost."""
+def env_file_host(root: Root = None) -> str | None:
+    """TRADING_SYSTEM_HOST as written in the project's .env (what init chose), if any."""
+    from recio_setup.host import HOST_ENV
+
+    try:
+        env_file = _root(root) / ".env"
+    except RecioError:
+        return None
+    return _env_file_value(str(env_file), HOST_ENV)
+
+
+def _env_file_value(path: str, key: str) -> str | None:
+    try:
+        stat = os.stat(path)  # noqa: PTH116 (a str key, on the hot path like the manifest)
+    except OSError:
+        return None
+    stamp = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if _env_cache.get("stamp") != stamp:
+        from dotenv import dotenv_values
+
+        _env_cache["stamp"] = stamp
+        _env_cache["values"] = dict(dotenv_values(path))
+    value = _env_cache["values"].get(key)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+_env_cache: dict[str, Any] = {}
+
+
+def get_host(*, root: Root = None) -> str:
+    """TRADING_SYSTEM_HOST from the environment, else from the project's .env, else detected,
+    else localhost. A value that is set is validated."""
     from recio_setup.host import HOST_ENV, validate_host
 
     given = os.environ.get(HOST_ENV, "").strip()
-    return validate_host(given, origin=HOST_ENV) if given else _detected_host()
+    if given:
+        return validate_host(given, origin=HOST_ENV)
+    written = env_file_host(root)
+    if written:
+        return validate_host(written, origin=f"{HOST_ENV} in .env")
+    return _detected_host()
 
 
 # -- paths ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recio_setup.archive import Archive
-from recio_setup.configfiles import manifest_checks, plan_config_files, render_config
+from recio_setup.configfiles import plan_config_files, render_config
 from recio_setup.errors import UsageError
 from recio_setup.fsops import Tree
 from recio_setup.output import Output
@@ -98,9 +98,7 @@ def test_check_only_reports(project: Path) -> None:
     assert statuses(planned) == {"port manifest": "fail", "config.json": "fail"}
     assert all("init" in (c.fix or "") for c in planned.findings)
     apply(project, plan(project, "init"), "init")
-    with Tree(project) as tree:
-        checks = manifest_checks(tree, Paths(project))
-    assert {c.name: c.status for c in checks} == {"port manifest": "ok", "config.json": "ok"}
+    assert statuses(plan(project, "check")) == {"port manifest": "ok", "config.json": "ok"}
 
 
 def test_check_warns_when_config_port_differs(project: Path) -> None:
@@ -109,7 +107,24 @@ def test_check_warns_when_config_port_differs(project: Path) -> None:
     document = json.loads(config.read_text())
     document["agents"]["main"]["port"] = 3001
     config.write_text(json.dumps(document))
-    assert statuses(plan(project, "check"))["config.json port"] == "warn"
+    warned = [c for c in plan(project, "check").findings if c.status == "warn"]
+    assert [c.name for c in warned] == ["config.json"] and "agents.main.port" in warned[0].detail
+
+
+def test_init_keeps_config_in_step_with_host_and_port_and_keeps_other_keys(project: Path) -> None:
+    apply(project, plan(project, "init", host="10.0.0.5"), "init")
+    config = project / CONFIG
+    document = json.loads(config.read_text())
+    document["agents"]["extra"] = {"mine": True}
+    config.write_text(json.dumps(document))
+    before = config.read_text()
+    apply(project, plan(project, "init", host="10.0.0.9"), "init")
+    after = json.loads(config.read_text())
+    assert after["agents"]["main"]["host"] == "10.0.0.9"
+    assert after["agents"]["extra"] == {"mine": True}
+    kept = list((project / "backend/data/archives").glob(f"*-init/files/{CONFIG}"))
+    assert [path.read_text() for path in kept] == [before]
+    assert plan(project, "init", host="10.0.0.9").empty
 
 
 def test_reset_replaces_a_corrupt_manifest_and_archives_it(project: Path) -> None:

@@ -181,3 +181,21 @@ def test_a_relative_root_follows_the_working_folder(
     assert runtime.get_port("main_app", root=".") == 3001
     monkeypatch.chdir(second)
     assert runtime.get_port("main_app", root=".") == 3002
+
+
+def test_get_host_reads_env_file_between_environment_and_detection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recio_setup import get_host, get_service_url
+
+    root = tmp_path / "hostproj"
+    (root / "backend/core/config").mkdir(parents=True)
+    shutil.copy(TEMPLATE, root / "backend/core/config/MASTER_PORT_MANIFEST.json")
+    (root / ".env").write_text("TRADING_SYSTEM_HOST=10.9.8.7\n")
+    monkeypatch.delenv("TRADING_SYSTEM_HOST", raising=False)
+    assert get_host(root=root) == "10.9.8.7"
+    assert get_service_url("main_app", "/x", root=root) == "http://10.9.8.7:3000/x"
+    (root / ".env").write_text("TRADING_SYSTEM_HOST=10.9.8.66\n")
+    assert get_host(root=root) == "10.9.8.66"  # an edit is seen
+    monkeypatch.setenv("TRADING_SYSTEM_HOST", "192.168.5.5")
+    assert get_host(root=root) == "192.168.5.5"

@@ -74,11 +74,16 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> Result:
-    from recio_setup.host import detect_host
+    from recio_setup.host import HOST_ENV, detect_host, validate_host
     from recio_setup.ports import load_manifest
+    from recio_setup.runtime import env_file_host
 
     manifest = load_manifest(ctx.paths.manifest)  # ManifestMissing / bad JSON: exit 1, hint
-    host, source = detect_host(ctx.environ)
+    written = None if ctx.environ.get(HOST_ENV) else env_file_host(ctx.paths.root)
+    if written:
+        host, source = validate_host(written, origin=f"{HOST_ENV} in .env"), ".env"
+    else:
+        host, source = detect_host(ctx.environ)
     rows = _rows(manifest, host)
     checks = [
         Check(f"manifest {problem.path}", "fail", problem.message, problem.fix or None)

@@ -7,6 +7,7 @@ and then nothing was written; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -44,7 +45,30 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of exiting, so --json still gets its envelope."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, hint=f"see `{self.prog} --help`")
+        raise UsageError(message, hint=_suggestion(self, message) or f"see `{self.prog} --help`")
+
+
+def _all_options(parser: argparse.ArgumentParser) -> set[str]:
+    options: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= _all_options(sub)
+        options.update(o for o in action.option_strings if o.startswith("--"))
+    return options
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
+    """`did you mean --host?` for a mistyped option."""
+    if not message.startswith("unrecognized arguments:"):
+        return None
+    known = sorted(_all_options(parser))
+    for word in message.split(":", 1)[1].split():
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            if close:
+                return f"did you mean {close[0]}? (see `{parser.prog} --help`)"
+    return None
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +153,9 @@ def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list
             continue
         if word in COMMAND_NAMES:
             return [word, *args[:index], *args[index + 1 :]]
+        close = difflib.get_close_matches(word, COMMAND_NAMES, n=1)
+        if close:
+            raise UsageError(f"unknown command {word!r}", hint=f"did you mean `{close[0]}`?")
         break
     if set(args) & {"-h", "--help", "--version"} and len(args) == 1:
         return args

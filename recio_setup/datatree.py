@@ -36,9 +36,9 @@ PlanMode = Literal["init", "check", "reset"]
 EMPTY_JSON = b"{}\n"
 # Token files hold a few sessions; anything larger is not ours to judge, so it is reported only.
 TOKEN_READ_LIMIT = 4 << 20
-FIX_INIT = "recio-setup init"
-FIX_RESET = "recio-setup reset"
-FIX_SYMLINK = "recio-setup reset moves the link into the archive"
+FIX_INIT = "run `recio-setup init`"
+FIX_RESET = "run `recio-setup reset`"
+FIX_SYMLINK = "`recio-setup reset` moves the link into the archive"
 ENSURE_LOCK_TIMEOUT = 10.0
 
 

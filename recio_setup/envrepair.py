@@ -58,7 +58,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
                 ".env",
                 "fail",
                 ".env is missing; reset does not invent values",
-                "run `python bootstrap.py` (init)",
+                "run `recio-setup init`",
             )
         )
         from recio_setup.host import detect_host
@@ -70,7 +70,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
                 ".env",
                 "fail",
                 f"{rel} is {found.describe()}, not a file",
-                f"move {rel} away, then run `python bootstrap.py` (init)",
+                f"move {rel} away, then run `recio-setup init`",
             )
         )
         return plan, "localhost"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 JSON_SCHEMA_VERSION = 1
+LAUNCHED_BY_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
 ColorChoice = Literal["auto", "always", "never"]
 ROUTINE_KINDS = ("create folder", "create file")
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
@@ -54,6 +55,8 @@ class Output:
         stderr: TextIO | None = None,
     ) -> None:
         self.json_mode = json_mode
+        # How to spell a command in hints: bootstrap.py users may not have recio-setup on PATH.
+        self.prog = "python3 bootstrap.py" if os.environ.get(LAUNCHED_BY_ENV) else "recio-setup"
         self.quiet = quiet
         self.verbose = verbose
         self.color = color
@@ -81,8 +84,11 @@ class Output:
             self._secrets.add(secret)
 
     def redact(self, text: str) -> str:
+        """Mask secrets, and spell commands the way the user launched the tool."""
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
+        if self.prog != "recio-setup":
+            text = text.replace("`recio-setup", f"`{self.prog}")
         return text
 
     # -- stderr: status, progress, warnings --------------------------------------------------

@@ -75,7 +75,9 @@ class SetMode(Action):
     expect: Found | None = None
     kind: ClassVar[str] = "set mode"
 
-    def detail(self) -> str:
+    def detail(self) -> str | None:
+        if f"{self.mode:04o}" in self.reason:
+            return None  # the reason already names the new mode
         before = self.expect.mode_text if self.expect else "?"
         return f"{before} -> {self.mode:04o}"
 
@@ -109,7 +111,7 @@ class ReplaceFile(Action):
     kind: ClassVar[str] = "replace file"
 
     def detail(self) -> str:
-        return f"mode {self.mode:04o}; previous version archived"
+        return "previous version archived"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         kept = ctx.archive.keep_copy(self.path, self.reason)

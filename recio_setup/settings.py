@@ -165,9 +165,20 @@ def check(field: Field, raw: str, where: str) -> str:
     try:
         return field.normalise(raw)
     except ValueError as exc:
-        what = f"{where}: {exc}"
-        fix = f"pass a valid {field.flag}" if field.flag else f"set {field.key} correctly"
-        raise UsageError(what, hint=f"{fix} (or fix {field.key} where it is set)") from None
+        raise UsageError(f"{where}: {exc}", hint=fix_for(field, where)) from None
+
+
+def fix_for(field: Field, where: str) -> str:
+    """What to do about a bad value, in terms of where it came from."""
+    if where.endswith("in the environment"):
+        name = where.split()[0]
+        return f"set {name} to a valid value, or unset it"
+    if where.endswith("in .env"):
+        flag = f", or run `recio-setup init {field.flag} ...`" if field.flag else ""
+        return f"correct {field.key} in .env{flag}"
+    if field.key == "AUTH_ENABLED":
+        return "use --auth-enabled or --no-auth-enabled"
+    return f"pass a valid {field.flag}" if field.flag else f"set {field.key} correctly"
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, tuple[str, str]]:

@@ -88,3 +88,17 @@ def test_ctrl_c_exits_130(project: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(ports, "run", interrupted)
     assert cli.main(["ports", "--root", str(project)]) == 130
+
+
+def test_typos_get_a_suggestion(cli: Cli, project: Path) -> None:
+    option = cli("--hots", "1.2.3.4")
+    assert option.code == 2 and "did you mean --host?" in option.err
+    command = cli("chek")
+    assert command.code == 2 and "did you mean `check`?" in command.err
+    assert list(project.iterdir()) == []
+
+
+def test_hints_name_commands_as_the_user_launched_them(cli: Cli) -> None:
+    run = cli("check", "--skip-db-check")  # the runner launches like bootstrap.py does
+    assert run.code == 1
+    assert "`python3 bootstrap.py init`" in run.out and "`recio-setup" not in run.out

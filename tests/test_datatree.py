@@ -179,7 +179,9 @@ def test_a_file_where_a_folder_belongs_is_archived_and_the_folder_created(projec
     checked = plan(project, "check")
     assert isinstance(checked.actions[0], ArchiveEntry)
     (check,) = deviation_checks(checked)
-    assert check.fix == "recio-setup reset" and "a file stands where the folder" in check.detail
+    assert (
+        check.fix == "run `recio-setup reset`" and "a file stands where the folder" in check.detail
+    )
 
     _, records = run(project)
     assert [r.state for r in records] == ["done", "done"]
@@ -265,8 +267,8 @@ def test_check_plans_only_and_lists_each_deviation_with_its_fix(project: Path) -
     assert tree_snapshot(project) == before
     by_path = {c.data["path"]: c for c in checks}
     assert set(by_path) == {"backend/data/live_data/markets/kalshi", CRED, TOKEN}
-    assert by_path["backend/data/live_data/markets/kalshi"].fix == "recio-setup init"
-    assert by_path[TOKEN].fix == "recio-setup reset"
+    assert by_path["backend/data/live_data/markets/kalshi"].fix == "run `recio-setup init`"
+    assert by_path[TOKEN].fix == "run `recio-setup reset`"
     assert all(c.status == "fail" and c.detail for c in checks)
 
 

@@ -59,7 +59,7 @@ def test_a_symlinked_credentials_folder_is_reported_and_left(
     assert not any(a.path.startswith(CRED) for a in the_plan.actions)
     (finding,) = the_plan.findings
     assert finding.status == "fail" and finding.data["path"] == CRED
-    assert finding.fix == "recio-setup reset moves the link into the archive"
+    assert finding.fix == "`recio-setup reset` moves the link into the archive"
     assert "symlink" in finding.detail and str(outside) in finding.detail
     assert finding in deviation_checks(the_plan)
     assert records == []

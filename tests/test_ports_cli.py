@@ -91,7 +91,7 @@ def test_exit_1_listing_each_problem_with_path_and_fix(cli: Cli, project: Path) 
 def test_missing_manifest_says_so_and_points_to_init(cli: Cli, project: Path) -> None:
     run = cli("ports")
     assert run.code == 1
-    assert "does not exist" in run.err and "recio-setup init" in run.err
+    assert "does not exist" in run.err and "`python3 bootstrap.py init`" in run.err
     assert not (project / "backend").exists()  # nothing written
 
 

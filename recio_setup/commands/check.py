@@ -42,7 +42,7 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
     except RecioError as error:
         return [Check(".env", "fail", error.message, error.hint or REPAIR)], {}
     if state.document is None:
-        return [Check(".env", "fail", ".env is missing", "run `python bootstrap.py` (init)")], {}
+        return [Check(".env", "fail", ".env is missing", "run `recio-setup init`")], {}
     checks: list[Check] = []
     mode = state.found.mode or 0
     if mode & ~ENV_MODE:
@@ -78,7 +78,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
                     f".env {field.key}",
                     "fail",
                     f"{field.key} is missing",
-                    "run `python bootstrap.py` (init) to fill it in",
+                    "run `recio-setup init` to fill it in",
                 )
             )
             continue
@@ -95,7 +95,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
                     f".env {field.key}",
                     "fail",
                     error.message,
-                    f"run `python bootstrap.py {field.flag or ''}` with a valid value",
+                    f"run `recio-setup init {field.flag or ''}` with a valid value",
                 )
             )
     return values
@@ -112,8 +112,7 @@ def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
 
     plan = plan_config_files(tree, ctx.paths, host, "check")
     checks = [
-        Check(f"config {a.path}", "fail", a.reason, "run `python bootstrap.py` (init)")
-        for a in plan.actions
+        Check(f"config {a.path}", "fail", a.reason, "run `recio-setup init`") for a in plan.actions
     ]
     return checks + plan.findings
 
@@ -185,7 +184,7 @@ def run(ctx: Context) -> Result:
                 "database",
                 "fail",
                 "not tested: .env lacks valid POSTGRES_* values",
-                "run `python bootstrap.py` (init)",
+                "run `recio-setup init`",
             )
         )
     failed = len(result.failed_checks)

@@ -202,8 +202,9 @@ def _apply(ctx: Context, tree: Tree, plan: Plan, result: Result) -> None:
     from recio_setup.archive import Archive
 
     archive = Archive(tree, "init")
-    with ctx.output.progress(f"applying {len(plan.actions)} change(s)"):
-        result.actions = apply_plan(plan, ApplyContext(tree, archive, ctx.output))
+    if plan.actions:
+        with ctx.output.progress(f"applying {len(plan.actions)} change(s)"):
+            result.actions = apply_plan(plan, ApplyContext(tree, archive, ctx.output))
     result.checks.extend(plan.findings)
     failed = [a for a in result.actions if a.state == "failed"]
     if failed:
@@ -229,9 +230,15 @@ def _summarise(result: Result) -> None:
         result.summary = (
             f"ready: {done} change(s) made" if done else "ready: everything was already in place"
         )
+        if any(a.state == "done" and a.path.endswith(".env") for a in result.actions):
+            result.notes.append(
+                ".env written (mode 0600); it holds the database password, masked in all output"
+            )
+        if any(c.name == "database" and c.status == "info" for c in result.checks):
+            result.notes.append("the database was not tested: `recio-setup check` does that")
         result.notes.append("`recio-setup check` verifies this setup at any time")
     else:
-        result.summary = "init did not finish: see the failed checks above" + (
+        result.summary = "init did not finish: see the failed checks" + (
             "; .env is written"
             if any(a.path.endswith(".env") and a.state == "done" for a in result.actions)
             else ""

@@ -155,7 +155,7 @@ def run(ctx: Context) -> Result:
                 after = {e["from"]: fingerprint(tree, e["from"]) for e in archive.entries}
                 archive.write_record({"after": after, "all": ctx.args.all})
                 result.notes.append(
-                    f"archived to {archive.run_rel} (undo: recio-setup reset --undo)"
+                    f"archived to {archive.run_rel} (undo: `recio-setup reset --undo`)"
                 )
     return _finish(result, "repaired")
 

@@ -235,8 +235,23 @@ _URL_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+[a-z0-9_]+)?$")
 
 
 def redact_url(url: str) -> str:
-    """The URL with the password part of its userinfo masked."""
-    return re.sub(r"^([^:/?#]+://[^:/?#@]*:)[^@/?#]*@", rf"\g<1>{MASK}@", url)
+    """A URL or key=value conninfo with anything that may be a password masked.
+
+    A password may hold unencoded `/ ? # @` (the URL is then invalid, and its error message
+    still shows it), so everything from the first `:` after `://` to the last `@` is masked;
+    in key=value form, the value of `password=`.
+    """
+    text = re.sub(
+        r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", rf"\g<1>{MASK}", url, flags=re.IGNORECASE
+    )
+    scheme = text.find("://")
+    at = text.rfind("@")
+    if scheme != -1 and at > scheme:
+        userinfo = text[scheme + 3 : at]
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            text = f"{text[: scheme + 3]}{user}:{MASK}{text[at:]}"
+    return text
 
 
 def parse_database_url(url: str) -> dict[str, str]:

@@ -129,23 +129,47 @@ def encode_line(key: str, value: str) -> str:
     return line
 
 
+SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY$|API_?KEY", re.IGNORECASE
+)
+URL_CREDENTIALS = re.compile(r"://[^\s'\"]*@")
+
+
+def _shown_line(line: Line, secrets: set[str], changed: bool) -> str:
+    """One line as a diff may show it: secrets masked, unreadable lines not echoed at all."""
+    body = line.text if line.text.endswith("\n") else line.text + "\n"
+    prefix = body[: len(body) - len(body.lstrip("\n"))]
+    if line.error:
+        # It may be half of a secret python-dotenv could not read; never echo it.
+        return f"{prefix}# (line {line.number}: unreadable, not shown)\n"
+    if line.key and (line.key in secrets or SECRET_NAME.search(line.key)):
+        return f"{prefix}{line.key}={MASK}{' (changed)' if changed else ''}\n"
+    if URL_CREDENTIALS.search(body):
+        from recio_setup.database import redact_url
+
+        return redact_url(body)
+    return body
+
+
 def masked_diff(old: str, new: str, secret_keys: Iterable[str], label: str = ".env") -> str:
-    """A unified diff of two .env texts; values of secret keys are masked, marked when changed."""
+    """A unified diff of two .env texts; secret-looking values masked, marked when changed."""
     secrets = set(secret_keys)
     old_values = EnvDocument.parse(old).values()
 
     def render(text: str, compare: Mapping[str, str | None] | None) -> list[str]:
         document = EnvDocument.parse(text)
         values = document.values()
-        out = []
-        for line in document.lines:
-            body = line.text if line.text.endswith("\n") else line.text + "\n"
-            if line.key in secrets and not line.error:
-                changed = compare is not None and compare.get(line.key) != values.get(line.key)
-                prefix = body[: len(body) - len(body.lstrip("\n"))]
-                body = f"{prefix}{line.key}={MASK}{' (changed)' if changed else ''}\n"
-            out.append(body)
-        return "".join(out).splitlines(keepends=True)
+        lines = [
+            _shown_line(
+                line,
+                secrets,
+                compare is not None
+                and bool(line.key)
+                and compare.get(line.key or "") != values.get(line.key or ""),
+            )
+            for line in document.lines
+        ]
+        return "".join(lines).splitlines(keepends=True)
 
     return "".join(
         difflib.unified_diff(

@@ -65,3 +65,15 @@ def test_diff_masks_secrets_but_shows_they_changed() -> None:
     assert "secret" not in diff
     assert "(changed)" in diff
     assert all(ch in string.printable for ch in diff)
+
+
+def test_diff_never_echoes_secret_looking_or_unreadable_lines() -> None:
+    old = (
+        "POSTGRES_PASSWORD='BADSECRET1\nKALSHI_API_SECRET=KS-SECRET-2\n"
+        "DATABASE_URL=postgresql://u:URLSECRET3@h/db\nAPI_KEY=AK-SECRET-4\nPLAIN=visible\n"
+    )
+    new = old + "AUTH_ENABLED=false\n"
+    diff = masked_diff(old, new, ["POSTGRES_PASSWORD"])
+    for secret in ("BADSECRET1", "KS-SECRET-2", "URLSECRET3", "AK-SECRET-4"):
+        assert secret not in diff
+    assert "PLAIN=visible" in diff and "+AUTH_ENABLED=false" in diff

@@ -264,3 +264,36 @@ def test_env_example_lists_every_variable_with_a_comment() -> None:
     for key in keys:
         index = next(i for i, line in enumerate(lines) if line.startswith(f"{key}="))
         assert lines[index - 1].startswith("#"), f"{key} has no comment above it"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--database-url", "postgresql://u:pa/ssSECRET1@h/db"),
+        ("--database-url", "host=h password=KVSECRET4"),
+        ("--admin-url", "host=127.0.0.1 user=postgres password=KVSECRET1"),
+        ("--admin-url", "postgresql://postgres:p@ssSECRET3@127.0.0.1/postgres"),
+    ],
+)
+def test_a_password_in_any_flag_url_form_is_refused_unshown(
+    cli: Cli, project: Path, flag: str, value: str
+) -> None:
+    run = cli(*BASE, "--create-db", flag, value)
+    assert run.code == 2
+    assert "SECRET" not in run.all
+    assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pa/ssSECRET1@h/db",
+        "postgresql://u:p@ssSECRET3@h:5432/db?foo=1",
+        "host=h password=KVSECRET5 dbname=x",
+    ],
+)
+def test_a_bad_database_url_never_shows_its_password(cli: Cli, project: Path, url: str) -> None:
+    run = cli(*BASE, "--json", env={"DATABASE_URL": url})
+    assert run.code == 2
+    assert "SECRET" not in run.all
+    assert list(project.iterdir()) == []

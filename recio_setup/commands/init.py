@@ -8,6 +8,7 @@ wizard (exit 130), or with --dry-run.
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING
 
 from recio_setup.commands import dbflags
@@ -88,12 +89,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dbflags.add_arguments(parser, provisioning=True)
 
 
-def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
-    from urllib.parse import urlsplit
+def _holds_password(url: str) -> bool:
+    """A password in a URL's userinfo (even an unencoded one) or in key=value conninfo."""
+    if re.search(r"\bpassword\s*=", url, re.IGNORECASE):
+        return True
+    scheme, at = url.find("://"), url.rfind("@")
+    return scheme != -1 and at > scheme and ":" in url[scheme + 3 : at]
 
+
+def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
     for flag in ("database_url", "admin_url"):
         url = getattr(args, flag, None)
-        if url and urlsplit(url).password:
+        if url and _holds_password(url):
             name = "--" + flag.replace("_", "-")
             env = "DATABASE_URL" if flag == "database_url" else "POSTGRES_ADMIN_URL"
             raise UsageError(

@@ -15,6 +15,8 @@ from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile
 from recio_setup.settings import ENV_ORDER, FIELDS
 
 ENV_MODE = 0o600
+# .env may be a link to a file in the project, but never into what the tool itself manages.
+MANAGED_TOP = ("backend", "logs", "venv")
 NEW_FILE_HEADER = (
     "# REC.IO environment, written by recio-setup (see .env.example for every variable).\n"
     "# It holds the database password: keep it private (mode 0600) and out of git.\n"
@@ -39,7 +41,15 @@ def _symlink_target_rel(root: Path, rel: str) -> str:
             hint="replace the link with a regular file, or point it at a file inside the project",
             cause="unsafe_symlink",
         )
-    return str(target.relative_to(real_root))
+    inside = str(target.relative_to(real_root))
+    if inside.split("/")[0] in MANAGED_TOP:
+        raise StepFailed(
+            f"{rel} is a symlink to {inside}, a file recio-setup manages; refusing to write "
+            ".env into it",
+            hint="replace the link with a regular file, or point it outside backend/ and logs/",
+            cause="unsafe_symlink",
+        )
+    return inside
 
 
 def decode_env(data: bytes, rel: str) -> EnvDocument:

@@ -382,8 +382,15 @@ class RunLock:
     def __enter__(self) -> RunLock:
         self.tree.ensure_dirs(str(PurePosixPath(self.rel).parent), 0o755)
         with self.tree.parent(self.rel) as (fd, name):
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            self.handle = os.open(name, flags, 0o644, dir_fd=fd)
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+            try:
+                self.handle = os.open(name, flags, 0o644, dir_fd=fd)
+            except OSError as exc:
+                raise self.unusable(exc.strerror or "cannot be opened") from None
+            if not stat.S_ISREG(os.fstat(self.handle).st_mode):
+                os.close(self.handle)
+                self.handle = None
+                raise self.unusable("it is not a regular file")
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -404,6 +411,13 @@ class RunLock:
         os.ftruncate(self.handle, 0)
         os.pwrite(self.handle, f"{os.getpid()}\n".encode(), 0)
         return self
+
+    def unusable(self, why: str) -> StepFailed:
+        return StepFailed(
+            f"the run lock {self.rel} cannot be used: {why}",
+            hint="`recio-setup reset` moves it into the archive (or move it away yourself)",
+            cause="bad_lock",
+        )
 
     def _holder(self) -> str:
         if self.handle is None:

@@ -132,7 +132,7 @@ def parse_database_url(url: str, where: str) -> dict[str, str]:
     return found
 
 
-def read_password_file(name: str) -> str:
+def read_password_file(name: str, flag: str = "--postgres-password-file") -> str:
     """The first line of FILE, or of stdin for `-`, without its line ending."""
     try:
         if name == "-":
@@ -140,9 +140,14 @@ def read_password_file(name: str) -> str:
         else:
             with Path(name).expanduser().open(encoding="utf-8") as handle:
                 line = handle.readline()
+    except FileNotFoundError:
+        raise UsageError(
+            f"{flag} {name}: no such file",
+            hint="give a file whose first line is the password, or - for stdin",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
-            f"--postgres-password-file {name}: cannot read it ({exc.__class__.__name__})",
+            f"{flag} {name}: cannot read it ({exc.__class__.__name__})",
             hint="give a readable file whose first line is the password, or - for stdin",
         ) from None
     return line.rstrip("\r\n")

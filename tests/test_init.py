@@ -297,3 +297,27 @@ def test_a_bad_database_url_never_shows_its_password(cli: Cli, project: Path, ur
     assert run.code == 2
     assert "SECRET" not in run.all
     assert list(project.iterdir()) == []
+
+
+def test_admin_inputs_are_checked_before_anything_is_written(cli: Cli, project: Path) -> None:
+    missing = cli(*BASE, "--create-db", "--admin-password-file", "/nonexistent/pw")
+    assert missing.code == 2 and "--admin-password-file" in missing.err
+    bad_url = cli(
+        *BASE,
+        "--create-db",
+        env={"POSTGRES_ADMIN_URL": "postgresql://postgres:AD%zzMIN@127.0.0.1:1/x"},
+    )
+    assert bad_url.code == 2 and "POSTGRES_ADMIN_URL" in bad_url.err
+    assert "AD%zzMIN" not in bad_url.all
+    assert list(project.iterdir()) == []
+
+
+def test_env_linked_into_a_managed_file_is_refused(cli: Cli, project: Path) -> None:
+    assert cli(*BASE).code == 0
+    token = project / "backend/data/users/user_0001/auth_tokens.json"
+    token.write_text('{"session": "TOKEN"}')
+    (project / ".env").unlink()
+    (project / ".env").symlink_to("backend/data/users/user_0001/auth_tokens.json")
+    run = cli(*BASE)
+    assert run.code == 1 and "manages" in run.err
+    assert token.read_text() == '{"session": "TOKEN"}'

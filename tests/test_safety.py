@@ -120,3 +120,35 @@ def test_sigkill_at_random_points_never_leaves_partial_or_looser_files(
     final = cli("reset")
     assert final.code == 0, final.all
     assert cli("check", "--skip-db-check").code == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "-5", "inf"])
+def test_lock_timeout_must_be_a_sane_number(cli: Cli, project: Path, value: str) -> None:
+    for args in ([*INIT, "--lock-timeout", value], ["reset", "--lock-timeout", value]):
+        run = cli(*args, env=ENV)
+        assert run.code == 2 and "--lock-timeout" in run.err, args
+    assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_bad_lock_file_is_reported_and_reset_moves_it_aside(
+    cli: Cli, project: Path, tmp_path: Path, kind: str
+) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    lock = project / LOCK
+    lock.unlink()
+    outside = tmp_path / "elsewhere"
+    outside.write_text("not ours")
+    if kind == "symlink":
+        lock.symlink_to(outside)
+    else:
+        os.mkfifo(lock)
+    blocked = cli(*INIT, env=ENV)
+    assert blocked.code == 1 and "run lock" in blocked.err and "Traceback" not in blocked.all
+    assert "bug" not in blocked.err
+    assert cli("check", "--skip-db-check").code == 1
+    repaired = cli("reset")
+    assert repaired.code == 0, repaired.all
+    assert lock.is_file() and not lock.is_symlink()
+    assert outside.read_text() == "not ours"
+    assert cli("check", "--skip-db-check").code == 0

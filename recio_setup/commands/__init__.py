@@ -16,6 +16,22 @@ from recio_setup.output import Output
 from recio_setup.paths import Paths
 
 COMMAND_NAMES = ("init", "check", "reset", "ports")
+MAX_LOCK_TIMEOUT = 3600.0
+
+
+def validate_lock_timeout(args: argparse.Namespace) -> None:
+    import math
+
+    from recio_setup.errors import UsageError
+
+    value = args.lock_timeout
+    if not (math.isfinite(value) and 0 <= value <= MAX_LOCK_TIMEOUT):
+        raise UsageError(
+            f"--lock-timeout {value:g} is out of range",
+            hint="give a number of seconds from 0 to 3600, e.g. --lock-timeout 10",
+        )
+
+
 DEFAULT_COMMAND = "init"
 
 

@@ -104,7 +104,18 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
 def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
     from recio_setup.datatree import deviation_checks, plan_tree
 
-    return deviation_checks(plan_tree(tree, ctx.paths, "check"))
+    checks = deviation_checks(plan_tree(tree, ctx.paths, "check"))
+    lock = tree.inspect(ctx.paths.lock_rel)
+    if lock.kind not in ("missing", "file", "blocked"):
+        checks.append(
+            Check(
+                "run lock",
+                "fail",
+                f"{ctx.paths.lock_rel} is {lock.describe()}, so init and reset cannot run",
+                REPAIR,
+            )
+        )
+    return checks
 
 
 def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:

@@ -69,6 +69,28 @@ def validate(args: argparse.Namespace) -> None:
         raise UsageError("--reset-db-password only works with --create-db", hint="add --create-db")
 
 
+def validate_admin(ctx: Context) -> None:
+    """Read and check the admin inputs before anything is written (bad input: exit 2)."""
+    if not getattr(ctx.args, "create_db", False):
+        return
+    ctx.args.admin_password = _admin_password(ctx)
+    ctx.output.add_secret(ctx.args.admin_password)
+    url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL")
+    if url:
+        import psycopg.conninfo
+
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.Error:
+            from recio_setup.database import redact_url
+
+            where = "--admin-url" if ctx.args.admin_url else "POSTGRES_ADMIN_URL"
+            raise UsageError(
+                f"{where} {redact_url(url)!r} is not a valid connection URL",
+                hint="use postgresql://USER@HOST:PORT/DBNAME, percent-encoding special characters",
+            ) from None
+
+
 def settings_from(values: Mapping[str, Value], args: argparse.Namespace) -> DbSettings:
     from recio_setup.database import DbSettings
 
@@ -91,7 +113,7 @@ def _admin_password(ctx: Context) -> str | None:
     from recio_setup.settings import read_password_file
 
     if ctx.args.admin_password_file:
-        return read_password_file(ctx.args.admin_password_file) or None
+        return read_password_file(ctx.args.admin_password_file, "--admin-password-file") or None
     if ctx.environ.get("POSTGRES_ADMIN_PASSWORD"):
         return ctx.environ["POSTGRES_ADMIN_PASSWORD"]
     return None
@@ -104,7 +126,7 @@ def _provision_asking_for_password(
     to need, then try once more."""
     from recio_setup.database import AdminSettings, provision
 
-    password = _admin_password(ctx)
+    password = getattr(ctx.args, "admin_password", None)
     for attempt in range(2):
         ctx.output.add_secret(password)
         admin = AdminSettings(url=admin_url, password=password)

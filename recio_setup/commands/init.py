@@ -11,7 +11,7 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
-from recio_setup.commands import dbflags
+from recio_setup.commands import dbflags, validate_lock_timeout
 from recio_setup.envplan import EnvPlan, plan_env, read_env
 from recio_setup.errors import EXIT_PROBLEMS, UsageError
 from recio_setup.fsops import RunLock, Tree
@@ -148,6 +148,8 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
     # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
     values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
     dbflags.validate(ctx.args)
+    dbflags.validate_admin(ctx)
+    validate_lock_timeout(ctx.args)
     _fill_password(values, ctx)
     if ctx.interactive:
         from recio_setup.wizard import run_wizard

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from recio_setup.archive import Archive
+from recio_setup.commands import validate_lock_timeout
 from recio_setup.envrepair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
 from recio_setup.fsops import RunLock, Tree
@@ -73,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    validate_lock_timeout(args)
     if args.include_credentials and not args.all:
         raise UsageError("--include-credentials only works with --all", hint="add --all")
     if args.force and not args.undo:
@@ -95,6 +97,13 @@ def _confirm(ctx: Context, question: str) -> None:
 
     if not confirm(question):
         raise StepFailed("cancelled; nothing was changed", cause="declined")
+
+
+def _move_aside_a_bad_lock(ctx: Context, tree: Tree, archive: Archive) -> None:
+    """A symlink, FIFO or folder at the lock path would stop every run: archive it first."""
+    found = tree.inspect(ctx.paths.lock_rel)
+    if found.kind not in ("missing", "file", "blocked"):
+        archive.move_in(ctx.paths.lock_rel, f"a {found.kind} stood where the run lock belongs")
 
 
 def fresh_start_plan(ctx: Context, tree: Tree) -> Plan:
@@ -141,8 +150,9 @@ def run(ctx: Context) -> Result:
             return result
         if ctx.args.all:
             _confirm(ctx, "Archive users/ and live_data/ and start them fresh?")
+        archive = Archive(tree, "reset", ctx.paths.archives_rel)
+        _move_aside_a_bad_lock(ctx, tree, archive)
         with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
-            archive = Archive(tree, "reset", ctx.paths.archives_rel)
             apply_ctx = ApplyContext(tree, archive, ctx.output)
             if ctx.args.all:
                 result.actions += apply_plan(fresh_start_plan(ctx, tree), apply_ctx)

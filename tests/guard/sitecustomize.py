@@ -66,7 +66,12 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
             resolved = _resolve(path, dir_fd)
         if _is_forbidden(resolved):
             _refuse(event, resolved)
-    elif event in ("os.rename", "os.link", "os.symlink"):
+    elif event == "os.symlink":
+        # args: (target text, link path, dir_fd); only where the link is made is a write.
+        _target, link, dir_fd = (*args, None)[:3]
+        if _is_forbidden(_resolve(link, dir_fd)):
+            _refuse(event, _resolve(link, dir_fd))
+    elif event in ("os.rename", "os.link"):
         src, dst, src_fd, dst_fd = [*list(args), None, None][:4]
         for path, fd in ((src, src_fd), (dst, dst_fd)):
             if _is_forbidden(_resolve(path, fd)):

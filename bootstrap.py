@@ -139,6 +139,8 @@ def package_installed(venv_dir):
 
 def venv_problem(venv_dir, extras):
     """Why the venv cannot be used as it is, or None when it is current."""
+    if os.path.lexists(venv_dir) and not os.path.isdir(venv_dir):
+        return "broken: not a folder"
     if not os.path.isdir(venv_dir):
         return "missing"
     python = venv_python(venv_dir)
@@ -149,10 +151,10 @@ def venv_problem(venv_dir, extras):
         return "broken: a previous install did not finish"
     wanted = wanted_stamp(extras)
     if not set(wanted["extras"]).issubset(stamp.get("extras", [])):
-        return "missing the extras " + ", ".join(wanted["extras"])
+        return "out of date: it lacks the extras " + ", ".join(wanted["extras"])
     for key in ("version", "pyproject_sha256", "project_dir", "install_scheme"):
         if stamp.get(key) != wanted[key]:
-            return "out of date (%s changed)" % key.replace("_", " ")
+            return "out of date: %s changed" % key.replace("_", " ")
     if not package_installed(venv_dir):
         return "broken: recio-setup is not installed in it"
     return None
@@ -329,7 +331,7 @@ def main(argv=None):
     check_python_version()
     try:
         use_venv, venv_dir, rest = split_launcher_args(sys.argv[1:] if argv is None else argv)
-        if "-h" in rest or "--help" in rest:
+        if rest in (["-h"], ["--help"]):
             sys.stdout.write(LAUNCHER_HELP + "\n")
         if use_venv:
             python = ensure_venv(venv_dir)

@@ -34,11 +34,33 @@ when there is no terminal or with --non-interactive), writes .env, installs the 
 config, creates the data tree with private modes on credentials, and tests PostgreSQL.
 """
 
-TOP_EPILOG = """\
-exit codes: 0 success; 1 a check found problems or a step failed; 2 bad input (nothing written);
-130 interrupted.
-Run `recio-setup COMMAND --help` for the flags of a command.
-"""
+EXIT_CODES = """\
+Exit codes: 0 success; 1 a check found problems or a step failed; 2 bad input (nothing written);
+130 interrupted."""
+TOP_EPILOG = (
+    EXIT_CODES
+    + """
+
+Run `recio-setup COMMAND --help` for the flags of a command."""
+)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Re-wraps each paragraph to the terminal's width, keeping blank lines between them."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+        return "\n\n".join(
+            textwrap.fill(p, width, initial_indent=indent, subsequent_indent=indent)
+            for p in paragraphs
+        )
+
+
+def program_name() -> str:
+    """How the user started us: bootstrap.py users may not have `recio-setup` on PATH."""
+    return "python3 bootstrap.py" if os.environ.get(LAUNCHER_ROOT_ENV) else "recio-setup"
 
 
 class Parser(argparse.ArgumentParser):
@@ -104,10 +126,10 @@ def build_parser() -> Parser:
     from recio_setup.commands import COMMAND_NAMES
 
     parser = Parser(
-        prog="recio-setup",
+        prog=program_name(),
         description=TOP_DESCRIPTION,
-        epilog=TOP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=TOP_EPILOG.replace("recio-setup", program_name()),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recio-setup {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -117,8 +139,8 @@ def build_parser() -> Parser:
             name,
             help=module.HELP,
             description=module.DESCRIPTION,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog=TOP_EPILOG,
+            formatter_class=HelpFormatter,
+            epilog=EXIT_CODES,
         )
         module.add_arguments(sub)
         add_common_arguments(sub)

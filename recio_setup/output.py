@@ -222,6 +222,17 @@ class Output:
     def _render_checks(self, checks: list[Check]) -> None:
         if not checks:
             return
+        if not self.out.is_terminal:
+            # In a log, a fixed-width table runs to hundreds of columns: one check per line,
+            # its fix indented below it.
+            self.out.print("Checks:", soft_wrap=True, markup=False, highlight=False)
+            for check in checks:
+                line = f"  [{check.status}] {check.name}: {check.detail}"
+                self.out.print(self.redact(line), soft_wrap=True, markup=False, highlight=False)
+                if check.fix:
+                    fix = f"         fix: {check.fix}"
+                    self.out.print(self.redact(fix), soft_wrap=True, markup=False, highlight=False)
+            return
         rows = [[c.name, c.status, c.detail, c.fix or ""] for c in checks]
         self.table("Checks", ["check", "status", "detail", "fix"], rows)
 

@@ -104,16 +104,33 @@ def _ask_password(values: dict[str, Value]) -> None:
             "POSTGRES_PASSWORD", generate_password(), "generated", True
         )
         return
-    typed = _ask(
-        questionary.password("Password (hidden):", validate=_validator("POSTGRES_PASSWORD"))
-    )
+    while True:
+        typed = _ask(
+            questionary.password("Password (hidden):", validate=_validator("POSTGRES_PASSWORD"))
+        )
+        again = _ask(questionary.password("Repeat it:"))
+        if again == typed:
+            break
+        questionary.print("The two entries differ; once more.", style="fg:ansiyellow")
     values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", typed, "entered", True)
 
 
-def run_wizard(values: dict[str, Value], candidates: list[str], output: Output) -> dict[str, Value]:
-    """Ask for every value not fixed by a flag; return the answers after a confirmed summary."""
+INTRO = (
+    "recio-setup will write .env, install the port manifest and config, create the data tree "
+    "and test PostgreSQL. Nothing is written until you confirm the summary; Ctrl-C stops at any "
+    "time."
+)
+CREATE_DB = "Create the database role and database now? (needs admin access to PostgreSQL)"
+
+
+def run_wizard(
+    values: dict[str, Value], candidates: list[str], output: Output, *, offer_create_db: bool
+) -> tuple[dict[str, Value], bool]:
+    """Ask for every value not fixed by a flag; return the answers after a confirmed summary,
+    and whether the user asked for the role and database to be created."""
     import questionary
 
+    output.status(INTRO)
     values = dict(values)
 
     def asked(key: str) -> bool:
@@ -130,7 +147,10 @@ def run_wizard(values: dict[str, Value], candidates: list[str], output: Output) 
     if asked("POSTGRES_PASSWORD"):
         _ask_password(values)
     output.add_secret(values["POSTGRES_PASSWORD"].value)
+    create_db = offer_create_db and confirm(CREATE_DB)
     rows = [[v.name, v.shown(), v.source] for v in values.values()]
+    if create_db:
+        rows.append(["create role and database", "yes", "entered"])
     output.table("Summary", ["variable", "value", "source"], rows)
     if not _ask(questionary.confirm("Write these settings?", default=True, auto_enter=False)):
         raise StepFailed(
@@ -138,7 +158,7 @@ def run_wizard(values: dict[str, Value], candidates: list[str], output: Output) 
             hint="run it again, or pass the values as flags",
             cause="declined",
         )
-    return values
+    return values, create_db
 
 
 def confirm(question: str, default: bool = False) -> bool:

@@ -49,7 +49,7 @@ def test_json_error_envelope_is_the_only_stdout(cli: Cli) -> None:
 def test_common_flags_may_come_before_the_command(cli: Cli) -> None:
     run = cli("--user", "user_0002", "check", "--help")
     assert run.code == 0
-    assert "usage: recio-setup check" in run.out
+    assert "usage: python3 bootstrap.py check" in run.out  # as the user launched it
 
 
 def test_missing_root_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:

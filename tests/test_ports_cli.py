@@ -74,16 +74,16 @@ def test_exit_1_listing_each_problem_with_path_and_fix(cli: Cli, project: Path) 
     assert run.code == 1, run.all
     out = " ".join(run.out.split())
     assert (
-        "manifest watchdog_services.db_poller.port fail "
+        "[fail] manifest watchdog_services.db_poller.port: "
         "port 8002 is also used by watchdog_services.btc_price_watchdog" in out
     )
     assert (
-        "manifest watchdog_services.kalshi_api_watchdog.port fail port 5000 is on the avoided"
+        "[fail] manifest watchdog_services.kalshi_api_watchdog.port: port 5000 is on the avoided"
         in out
     )
-    assert "manifest core_services.trade_executor.port fail is a string ('8001')" in out
+    assert "[fail] manifest core_services.trade_executor.port: is a string ('8001')" in out
     assert "write 8001 without quotes" in out
-    assert 'watchdog_services["supervisor_clean.py"] fail is a script name' in out
+    assert 'watchdog_services["supervisor_clean.py"]: is a script name' in out
     assert "has 4 problems" in out
     assert out.count("use a free port such as") == 2
 

@@ -61,6 +61,13 @@ def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
     child.send(DOWN + ENTER)  # "Type a password"
     child.expect("Password \\(hidden\\)")
     child.send(password + ENTER)
+    child.expect("Repeat it")
+    child.send("a typo" + ENTER)  # a mismatch asks again
+    child.expect("differ")
+    child.expect("Password \\(hidden\\)")
+    child.send(password + ENTER)
+    child.expect("Repeat it")
+    child.send(password + ENTER)
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect(pexpect.EOF, timeout=60)
@@ -180,3 +187,33 @@ def test_a_word_typed_at_a_yes_no_question_does_not_leak_into_the_next(
     assert child.exitstatus == 0, child.before
     env = dotenv_values(project / ".env")
     assert env["AUTH_ENABLED"] == "true" and env["POSTGRES_HOST"] == "localhost"
+
+
+@pytest.mark.db
+def test_the_wizard_offers_to_create_the_database(project: Path, pg: Any) -> None:
+    child = spawn(
+        project,
+        "--host",
+        "127.0.0.1",
+        "--no-auth-enabled",
+        "--postgres-host",
+        "127.0.0.1",
+        "--postgres-port",
+        str(pg.port),
+        "--postgres-db",
+        "offered_db",
+        "--postgres-user",
+        "offered_user",
+        env={"POSTGRES_ADMIN_URL": pg.admin_url},
+    )
+    child.expect("recio-setup will write .env")
+    child.expect("Database password")
+    child.send(ENTER)  # generate
+    child.expect("Create the database role and database now")
+    child.send("y" + ENTER)
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert pg.execute("select 1 from pg_database where datname = 'offered_db'") == [(1,)]

@@ -201,6 +201,9 @@ def run(ctx: Context) -> Result:
     failed = len(result.failed_checks)
     warned = sum(1 for c in result.checks if c.status == "warn")
     result.exit_code = EXIT_PROBLEMS if failed else 0
+    if not (ctx.paths.root / ".env").exists() and not (ctx.paths.root / "backend").exists():
+        result.summary = f"not set up yet ({failed} problem(s)): run `recio-setup init`"
+        return result
     result.summary = (
         f"{failed} problem(s), {warned} warning(s)"
         if failed

@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
     group.add_argument(
         "--db-sslmode",
         choices=SSL_MODES,
+        metavar="MODE",
         default="prefer",
-        help="libpq sslmode for the connection test (default: prefer)",
+        help=f"libpq sslmode: {', '.join(SSL_MODES)} (default: prefer)",
     )
     if not provisioning:
         return

@@ -154,7 +154,11 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
     if ctx.interactive:
         from recio_setup.wizard import run_wizard
 
-        values = run_wizard(values, candidates, ctx.output)
+        offer = not (ctx.args.create_db or ctx.args.skip_db_check)
+        values, create_db = run_wizard(values, candidates, ctx.output, offer_create_db=offer)
+        if create_db:
+            ctx.args.create_db = True
+            dbflags.validate_admin(ctx)
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)

@@ -210,7 +210,8 @@ def run_undo(ctx: Context) -> Result:
         changed = changed_since(tree, record)
         if changed and not ctx.args.force:
             raise StepFailed(
-                f"changed since that reset: {', '.join(changed)}; undo would overwrite it",
+                f"changed since the reset archived in {record.run_rel}: {', '.join(changed)}; "
+                "undo would overwrite it",
                 hint="add --force (what is there now is archived, not deleted)",
                 cause="changed_since_reset",
             )

@@ -43,7 +43,25 @@ class Action(ABC):
         text = detail or self.detail()
         if text and text in self.reason:
             text = None  # the reason already says it
-        return ActionRecord(self.kind, self.path, self.reason, state, text)  # type: ignore[arg-type]
+        reason = past_tense(self.reason) if state == "done" else self.reason
+        return ActionRecord(self.kind, self.path, reason, state, text)  # type: ignore[arg-type]
+
+
+# Planners write reasons for the plan ("will become 0700"); a done action reports what happened.
+_PAST = (
+    ("it will be moved", "moved"),
+    ("it will be kept", "kept"),
+    ("will be moved", "moved"),
+    ("will be created", "created"),
+    ("will become", "now"),
+    ("will be", "was"),
+)
+
+
+def past_tense(reason: str) -> str:
+    for future, past in _PAST:
+        reason = reason.replace(future, past)
+    return reason
 
 
 @dataclass

@@ -204,6 +204,14 @@ def run(ctx: Context) -> Result:
     if not (ctx.paths.root / ".env").exists() and not (ctx.paths.root / "backend").exists():
         result.summary = f"not set up yet ({failed} problem(s)): run `recio-setup init`"
         return result
+    if any(
+        c.status == "fail" and c.fix and ("reset" in c.fix or "init" in c.fix)
+        for c in result.checks
+    ):
+        result.notes.append(
+            "`recio-setup reset` repairs every file and folder problem above "
+            "at once; what it replaces is archived, never deleted"
+        )
     result.summary = (
         f"{failed} problem(s), {warned} warning(s)"
         if failed

@@ -9,8 +9,6 @@ It makes ./venv (or --venv DIR), installs this project into it, and re-executes
 checkout is reused without calling pip, so later runs start in milliseconds.
 """
 
-import hashlib
-import json
 import os
 import sys
 import time
@@ -20,7 +18,10 @@ import time
 
 MIN_PYTHON = (3, 10)
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
-STAMP_NAME = ".recio-setup-stamp.json"
+# key=value lines: reading it needs neither json nor re, which a no-op start would pay for.
+STAMP_NAME = ".recio-setup-stamp"
+OLD_STAMP_NAME = ".recio-setup-stamp.json"
+PYPROJECT = os.path.join(PROJECT_DIR, "pyproject.toml")
 # Bumped when the way the launcher installs changes, so existing venvs are updated in place.
 INSTALL_SCHEME = 2
 # A plain path entry instead of setuptools' import-hook finder, which costs ~20 ms per start.
@@ -94,15 +95,29 @@ def project_version():
     raise LauncherError("pyproject.toml has no version line; is this a recio-setup checkout?")
 
 
+def pyproject_digest():
+    import hashlib
+
+    with open(PYPROJECT, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def pyproject_state():
+    """Size and mtime: when both match the stamp, the file need not be hashed."""
+    st = os.stat(PYPROJECT)
+    return str(st.st_size), str(st.st_mtime_ns)
+
+
 def wanted_stamp(extras):
-    with open(os.path.join(PROJECT_DIR, "pyproject.toml"), "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
+    size, mtime = pyproject_state()
     return {
         "version": project_version(),
-        "pyproject_sha256": digest,
+        "pyproject_sha256": pyproject_digest(),
+        "pyproject_size": size,
+        "pyproject_mtime_ns": mtime,
         "project_dir": PROJECT_DIR,
-        "extras": sorted(extras),
-        "install_scheme": INSTALL_SCHEME,
+        "extras": ",".join(sorted(extras)),
+        "install_scheme": str(INSTALL_SCHEME),
     }
 
 
@@ -113,9 +128,39 @@ def venv_python(venv_dir):
 def read_stamp(venv_dir):
     try:
         with open(os.path.join(venv_dir, STAMP_NAME)) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
+            pairs = [line.rstrip("\n").split("=", 1) for line in handle if "=" in line]
+    except OSError:
         return None
+    return dict(pairs) if pairs else None
+
+
+def write_stamp(venv_dir, extras):
+    path = os.path.join(venv_dir, STAMP_NAME)
+    with open(path + ".tmp", "w") as handle:
+        for key, value in sorted(wanted_stamp(extras).items()):
+            handle.write("%s=%s\n" % (key, value))
+    os.replace(path + ".tmp", path)
+
+
+def stamp_extras(stamp):
+    return set(filter(None, (stamp or {}).get("extras", "").split(",")))
+
+
+def stamp_problem(stamp, extras):
+    """Why a stamped venv is out of date, or None."""
+    if not set(extras) <= stamp_extras(stamp):
+        return "out of date: it lacks the extras " + ", ".join(sorted(extras))
+    if stamp.get("version") != project_version():
+        return "out of date: the version changed"
+    if stamp.get("project_dir") != PROJECT_DIR:
+        return "out of date: the project folder changed"
+    if stamp.get("install_scheme") != str(INSTALL_SCHEME):
+        return "out of date: the launcher changed"
+    size, mtime = pyproject_state()
+    unchanged = (stamp.get("pyproject_size"), stamp.get("pyproject_mtime_ns")) == (size, mtime)
+    if not unchanged and stamp.get("pyproject_sha256") != pyproject_digest():
+        return "out of date: pyproject.toml changed"
+    return None
 
 
 def package_installed(venv_dir):
@@ -148,13 +193,12 @@ def venv_problem(venv_dir, extras):
         return "broken: its python is gone"
     stamp = read_stamp(venv_dir)
     if stamp is None:
+        if os.path.exists(os.path.join(venv_dir, OLD_STAMP_NAME)):
+            return "out of date: the launcher changed"
         return "broken: a previous install did not finish"
-    wanted = wanted_stamp(extras)
-    if not set(wanted["extras"]).issubset(stamp.get("extras", [])):
-        return "out of date: it lacks the extras " + ", ".join(wanted["extras"])
-    for key in ("version", "pyproject_sha256", "project_dir", "install_scheme"):
-        if stamp.get(key) != wanted[key]:
-            return "out of date: %s changed" % key.replace("_", " ")
+    problem = stamp_problem(stamp, extras)
+    if problem:
+        return problem
     if not package_installed(venv_dir):
         return "broken: recio-setup is not installed in it"
     return None
@@ -264,7 +308,7 @@ def build_venv(venv_dir, extras, reason):
     fresh = needs_fresh_venv(reason)
     if not fresh:
         # Keep what an earlier run installed (e.g. the test extra) when updating in place.
-        extras = set(extras) | set((read_stamp(venv_dir) or {}).get("extras", []))
+        extras = set(extras) | stamp_extras(read_stamp(venv_dir))
     uv = shutil.which("uv")
     target = "." if not extras else ".[%s]" % ",".join(sorted(extras))
     log_path = os.path.join(PROJECT_DIR, INSTALL_LOG_NAME)
@@ -287,9 +331,9 @@ def build_venv(venv_dir, extras, reason):
         install += EDITABLE + [target]
     run_logged(install, log_path, "installing recio-setup and its dependencies")
     # The stamp is written last: a venv without it is by definition half-built.
-    with open(stamp_path + ".tmp", "w") as handle:
-        json.dump(wanted_stamp(extras), handle)
-    os.replace(stamp_path + ".tmp", stamp_path)
+    write_stamp(venv_dir, extras)
+    if os.path.exists(os.path.join(venv_dir, OLD_STAMP_NAME)):
+        os.remove(os.path.join(venv_dir, OLD_STAMP_NAME))
     say("venv ready in %.0fs (log: %s)" % (time.time() - started, log_path))
 
 

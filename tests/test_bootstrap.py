@@ -61,16 +61,23 @@ def test_venv_problems_are_named(tmp_path: Path) -> None:
     python = venv / "bin" / "python"
     python.symlink_to(sys.executable)
     assert "did not finish" in bootstrap.venv_problem(str(venv), ())
-    stamp = bootstrap.wanted_stamp(())
-    (venv / bootstrap.STAMP_NAME).write_text(__import__("json").dumps(stamp))
+    bootstrap.write_stamp(str(venv), ())
     assert "not installed" in bootstrap.venv_problem(str(venv), ())
     site = venv / "lib" / "python3.x" / "site-packages" / "recio_setup-0.1.0.dist-info"
     site.mkdir(parents=True)
     assert bootstrap.venv_problem(str(venv), ()) is None
     assert "extras" in bootstrap.venv_problem(str(venv), ("test",))
-    stamp["pyproject_sha256"] = "old"
-    (venv / bootstrap.STAMP_NAME).write_text(__import__("json").dumps(stamp))
-    assert "out of date" in bootstrap.venv_problem(str(venv), ())
+    stamp_file = venv / bootstrap.STAMP_NAME
+    text = stamp_file.read_text()
+    # Touched but identical content: still current (size and mtime differ, the hash matches).
+    stamp_file.write_text(text.replace("pyproject_mtime_ns=", "pyproject_mtime_ns=1"))
+    assert bootstrap.venv_problem(str(venv), ()) is None
+    changed = "\n".join(
+        "pyproject_sha256=old" if line.startswith("pyproject_sha256=") else line
+        for line in stamp_file.read_text().splitlines()
+    )
+    stamp_file.write_text(changed + "\n")
+    assert "pyproject.toml changed" in bootstrap.venv_problem(str(venv), ())
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_venv(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import importlib
 import os
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -206,6 +205,8 @@ def _guess_json(argv: Sequence[str]) -> bool:
 
 def write_crash_log(root: Path | None, output: Output) -> str:
     """Save the traceback where the user can find it; secrets are masked in it too."""
+    import traceback
+
     text = output.redact(traceback.format_exc())
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     if root is not None:

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -275,7 +274,8 @@ class Tree:
         archives the old one first.
         """
         with self.parent(rel) as (fd, name):
-            temp = f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            # Unpredictable enough to avoid clashes (O_EXCL refuses any); not a secret.
+            temp = f".{name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
             handle = os.open(
                 temp,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

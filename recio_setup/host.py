@@ -14,9 +14,7 @@ import ipaddress
 import json
 import re
 import shutil
-import socket
 import struct
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,6 +121,8 @@ def parse_ifconfig(text: str) -> list[Interface]:
 
 def _run(command: list[str]) -> str | None:
     try:
+        import subprocess  # here, not at the top: validating a host needs none of this
+
         done = subprocess.run(command, capture_output=True, text=True, timeout=2, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -132,6 +132,7 @@ def _run(command: list[str]) -> str | None:
 def _ioctl_interfaces() -> list[Interface]:
     """Linux without `ip`: ask the kernel per interface; the socket is never connected."""
     import fcntl
+    import socket
 
     interfaces = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

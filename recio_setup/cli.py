@@ -69,13 +69,15 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=_suggestion(self, message) or f"see `{self.prog} --help`")
 
 
-def _all_options(parser: argparse.ArgumentParser) -> set[str]:
+def _options(parser: argparse.ArgumentParser, *, taking_value: bool = False) -> set[str]:
+    """Every option of the parser and its subcommands (or only those that take a value)."""
     options: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
-                options |= _all_options(sub)
-        options.update(o for o in action.option_strings if o.startswith("--"))
+                options |= _options(sub, taking_value=taking_value)
+        elif not taking_value or action.nargs != 0:
+            options.update(action.option_strings)
     return options
 
 
@@ -83,7 +85,7 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
     """`did you mean --host?` for a mistyped option."""
     if not message.startswith("unrecognized arguments:"):
         return None
-    known = sorted(_all_options(parser))
+    known = sorted(o for o in _options(parser) if o.startswith("--"))
     for word in message.split(":", 1)[1].split():
         if word.startswith("--"):
             close = difflib.get_close_matches(word.split("=")[0], known, n=1)
@@ -146,24 +148,13 @@ def build_parser() -> Parser:
     return parser
 
 
-def _value_options(parser: argparse.ArgumentParser) -> set[str]:
-    """Options that take a value, so that `--root init` is not mistaken for the command."""
-    options: set[str] = set()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                options |= _value_options(sub)
-        elif action.option_strings and action.nargs != 0:
-            options.update(action.option_strings)
-    return options
-
-
 def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
     """Put the command first, so common flags may come before it; no command means `init`."""
     from recio_setup.commands import COMMAND_NAMES, DEFAULT_COMMAND
 
     args = list(argv)
-    takes_value = _value_options(parser)
+    # Options that take a value, so that `--root init` is not mistaken for the command.
+    takes_value = _options(parser, taking_value=True)
     index = 0
     while index < len(args):
         word = args[index]

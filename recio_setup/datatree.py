@@ -16,7 +16,7 @@ from typing import Literal
 
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError, StepFailed
-from recio_setup.fsops import Found, RunLock, Tree
+from recio_setup.fsops import Found, Tree
 from recio_setup.output import Output
 from recio_setup.paths import Paths, default_paths
 from recio_setup.plan import (
@@ -31,6 +31,7 @@ from recio_setup.plan import (
     apply_plan,
 )
 from recio_setup.result import Check, Status
+from recio_setup.runlock import RunLock
 
 PlanMode = Literal["init", "check", "reset"]
 EMPTY_JSON = b"{}\n"

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from recio_setup.commands import dbflags, validate_lock_timeout
 from recio_setup.envplan import EnvPlan, plan_env, read_env
 from recio_setup.errors import EXIT_PROBLEMS, UsageError
-from recio_setup.fsops import RunLock, Tree
+from recio_setup.fsops import Tree
 from recio_setup.plan import ApplyContext, Plan, apply_plan
 from recio_setup.result import Check, Result, Value
+from recio_setup.runlock import RunLock
 from recio_setup.settings import DEFAULT_PASSWORD, generate_password, resolve
 
 if TYPE_CHECKING:

@@ -15,9 +15,10 @@ from recio_setup.archive import Archive
 from recio_setup.commands import validate_lock_timeout
 from recio_setup.envrepair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
-from recio_setup.fsops import RunLock, Tree
+from recio_setup.fsops import Tree
 from recio_setup.plan import ApplyContext, ArchiveEntry, Plan, apply_plan
 from recio_setup.result import ActionRecord, Check, Result
+from recio_setup.runlock import RunLock
 from recio_setup.undo import changed_since, fingerprint, latest_reset, restore
 
 if TYPE_CHECKING:

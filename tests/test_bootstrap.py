@@ -123,7 +123,7 @@ def test_fresh_clone_builds_venv_then_starts_fast(tmp_path: Path) -> None:
         timeout=600,
     )
     assert first.returncode == 0, first.stderr
-    assert "usage: recio-setup" in first.stdout
+    assert "usage: python3 bootstrap.py" in first.stdout  # help names the command as launched
     assert (clone / "venv" / "bin" / "python").exists()
     log = clone / "recio-setup-install.log"
     before = log.stat().st_mtime_ns

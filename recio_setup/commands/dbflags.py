@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
     )
 
 
+def skipped() -> Check:
+    return Check("database", "info", "connection test skipped (--skip-db-check)")
+
+
 def validate(args: argparse.Namespace) -> None:
     if not 1 <= args.db_timeout <= 3600:
         raise UsageError(
@@ -95,16 +99,8 @@ def validate_admin(ctx: Context) -> None:
 def settings_from(values: Mapping[str, Value], args: argparse.Namespace) -> DbSettings:
     from recio_setup.database import DbSettings
 
-    def get(key: str) -> str:
-        return values[key].value
-
-    password = values["POSTGRES_PASSWORD"].value if "POSTGRES_PASSWORD" in values else None
-    return DbSettings(
-        host=get("POSTGRES_HOST"),
-        port=int(get("POSTGRES_PORT")),
-        dbname=get("POSTGRES_DB"),
-        user=get("POSTGRES_USER"),
-        password=password,
+    return DbSettings.from_values(
+        {key: value.value for key, value in values.items()},
         sslmode=args.db_sslmode,
         connect_timeout=args.db_timeout,
     )
@@ -154,7 +150,7 @@ def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) ->
     create = getattr(ctx.args, "create_db", False)
     if ctx.args.skip_db_check and not create:
         # Not even imported: psycopg costs ~100 ms at start-up.
-        result.checks.append(Check("database", "info", "connection test skipped (--skip-db-check)"))
+        result.checks.append(skipped())
         return
     settings = settings_from(values, ctx.args)
     if create:
@@ -178,7 +174,7 @@ def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) ->
                 )
             )
     if ctx.args.skip_db_check:
-        result.checks.append(Check("database", "info", "connection test skipped (--skip-db-check)"))
+        result.checks.append(skipped())
         return
     from recio_setup.database import probe
 

@@ -32,10 +32,19 @@ class Figure:
 
     def line(self, width: int) -> str:
         return (
-            f"{self.name.ljust(width)}  {self.measured * 1000:10.2f}ms  "
-            f"{self.reference * 1000:10.2f}ms  {self.ratio:7.2f}x  {self.target:>6}  "
+            f"{self.name.ljust(width)}  {duration(self.measured):>12}  "
+            f"{duration(self.reference):>12}  {self.ratio:7.2f}x  {self.target:>6}  "
             f"{'yes' if self.met else 'NO'}"
         )
+
+
+def duration(seconds: float) -> str:
+    """Seconds in the unit that keeps three significant digits (a lookup is a few us)."""
+    if seconds >= 1:
+        return f"{seconds:.2f}s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f}ms"
+    return f"{seconds * 1e6:.2f}us"
 
 
 def user_env() -> dict[str, str]:

@@ -4,7 +4,8 @@ The manifest (backend/core/config/MASTER_PORT_MANIFEST.json) is the single sourc
 ports. Unlike the REC.IO v2 code this replaces, nothing here ever answers with a default port: an
 unknown service raises UnknownServiceError, and a manifest that is missing or broken raises
 ManifestError naming the file and each problem. Parsing happens again only when the file's
-(mtime_ns, size, inode, device) changes, so a lookup costs one stat().
+(mtime_ns, size, inode, device, ctime_ns) changes. A lookup costs one stat(), or on Linux, once
+a process looks up often, one zero-timeout epoll on an inotify queue (see manifest_watch).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recio_setup import manifest_watch
 from recio_setup.errors import RecioError
 from recio_setup.manifest_rules import DEFAULT_AVOID, DEFAULT_RANGES, GROUPS, Problem, validate
 
@@ -154,8 +156,10 @@ def load_manifest(path: Path) -> Manifest:
 
 # -- the cache ------------------------------------------------------------------------------
 # path -> (stamp, manifest). The inode and device are in the stamp because an editor or a
-# deploy may replace the file by rename with the same size and a preserved mtime.
-Stamp = tuple[int, int, int, int]
+# deploy may replace the file by rename with the same size and a preserved mtime; the ctime
+# because an in-place edit of the same size may be followed by restoring the mtime (the kernel
+# sets ctime on every change, and no call sets it back).
+Stamp = tuple[int, int, int, int, int]
 _cache: dict[str, tuple[Stamp, Manifest]] = {}
 _lock = threading.Lock()
 
@@ -167,46 +171,75 @@ def _stamp(path: str) -> Stamp:
         raise ManifestMissing(path) from None
     except OSError as exc:
         raise ManifestError(path, f"cannot be read: {exc.strerror}") from None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev, st.st_ctime_ns)
+
+
+def _checked(path: str) -> Manifest:
+    """The manifest at path after a stat: re-parsed only if its stamp changed; must be valid."""
+    with _lock:
+        watching = manifest_watch.prepare(path)  # before the stat: a later edit queues an event
+        stamp = _stamp(path)
+        hit = _cache.get(path)
+        if hit is None or hit[0] != stamp:
+            # The stamp was taken before reading: if the file changes while it is read, the
+            # next call sees a newer stamp (and an event) and reads it again.
+            hit = (stamp, load_manifest(Path(path)))
+            _cache[path] = hit
+        manifest = hit[1].require_ok()
+        if watching:
+            manifest_watch.verified.add(path)
+        return manifest
 
 
 def cached_manifest(path: Path | str) -> Manifest:
     """The manifest at path, parsed once per version of the file; must be valid."""
     key = os.fspath(path)
-    stamp = _stamp(key)
-    hit = _cache.get(key)
-    if hit is not None and hit[0] == stamp:
-        return hit[1].require_ok()
-    with _lock:
-        # The stamp was taken before reading: if the file changes while it is read, the next
-        # call sees a newer stamp and reads it again, so a stale parse is never kept.
-        manifest = load_manifest(Path(key))
-        _cache[key] = (stamp, manifest)
-    return manifest.require_ok()
+    poll = manifest_watch.poll
+    # The queue is asked before `verified`: an entry is trusted only if no event is waiting.
+    if poll is not None and not poll(0, 1) and key in manifest_watch.verified:
+        return _cache[key][1]
+    return _checked(key)
 
 
 def lookup_port(path: str, name: str) -> int:
-    """get_port's hot path: one stat and two dict lookups while the file is unchanged.
+    """get_port's hot path: while the manifest is unchanged, one epoll (or one stat where a watch
+    cannot be exact) and two dict lookups. Anything unusual (a changed, missing or invalid file,
+    an unknown name) goes the long way, which raises the right error."""
+    poll = manifest_watch.poll
+    if poll is not None and not poll(0, 1) and path in manifest_watch.verified:
+        manifest: Manifest | None = _cache[path][1]
+    elif path in manifest_watch.refused:
+        manifest = _unchanged_by_stat(path)
+    else:
+        manifest = None
+    if manifest is not None:
+        service = manifest.services.get(name)
+        if service is not None:
+            return service.port
+    return _checked(path).port(name)
 
-    Anything unusual (a changed, missing or invalid file, an unknown name) goes the long way
-    through cached_manifest, which raises the right error.
-    """
+
+def _unchanged_by_stat(path: str) -> Manifest | None:
+    """The cached manifest if a stat shows the file unchanged and it is valid; no lock taken."""
     try:
         st = os.stat(path)  # noqa: PTH116 (hot path)
     except OSError:
-        return cached_manifest(path).port(name)
+        return None
     hit = _cache.get(path)
-    if (
-        hit is not None
-        and hit[0] == (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-        and not hit[1].problems
-    ):
-        service = hit[1].services.get(name)
-        if service is not None:
-            return service.port
-    return cached_manifest(path).port(name)
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev, st.st_ctime_ns)
+    return hit[1] if hit is not None and hit[0] == stamp and not hit[1].problems else None
 
 
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        manifest_watch.reset()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeAlias
 
 from recio_setup.errors import RecioError
@@ -31,11 +31,27 @@ from recio_setup.ports import cached_manifest, lookup_port
 
 Root: TypeAlias = "str | os.PathLike[str] | None"
 
-# (explicit root, REC_PROJECT_ROOT, cwd) -> the manifest's path. A service calls get_port often;
+# Where get_port's manifest is, per way of naming the root. A service calls get_port often, and
 # resolving the root each time (Path objects, an ancestor walk with a stat per level) would cost
-# more than the lookup itself. A root found by the walk is kept only if it holds the manifest,
-# so a manifest installed later is still found.
-_manifest_paths: dict[tuple[str | None, str | None, str | None], str] = {}
+# more than the lookup itself. Only what cannot change meaning is kept: an absolute root given
+# (by `root=` or REC_PROJECT_ROOT), and a working folder whose ancestor holds the manifest (so a
+# manifest installed later is still found). A relative root means something else after a chdir.
+_explicit_paths: dict[object, str] = {}  # the root object as given (str or Path)
+_env_paths: dict[bytes, str] = {}  # REC_PROJECT_ROOT's raw value
+_cwd_paths: dict[bytes, str] = {}  # the working folder
+
+# os.environ.get of an unset variable raises and catches a KeyError inside (~1.3 us, more than
+# the whole lookup), so get_port reads the bytes mapping os.environ keeps in sync, where it has one.
+_ROOT_ENV_KEY = os.fsencode(ROOT_ENV)
+_environ_bytes = getattr(os.environ, "_data", None)
+
+
+def _root_env_slow(key: bytes) -> bytes | None:
+    text = os.environ.get(os.fsdecode(key))
+    return os.fsencode(text) if text else None
+
+
+_root_env_raw = _environ_bytes.get if isinstance(_environ_bytes, dict) else _root_env_slow
 
 
 def _root(root: Root) -> Path:
@@ -43,30 +59,37 @@ def _root(root: Root) -> Path:
 
 
 def _manifest_path(root: Root) -> str:
-    explicit = os.fspath(root) if root else None
-    # The environment is read only when needed: os.environ.get costs as much as the stat.
-    from_env = None if explicit else (os.environ.get(ROOT_ENV) or None)
-    cwd = None
-    if not (explicit or from_env):
-        try:
-            cwd = os.getcwd()  # noqa: PTH109 (a str key, on the hot path)
-        except OSError:  # the working folder was deleted
-            return str(resolve_project_root() / MANIFEST_REL)
-    key = (explicit, from_env, cwd)
-    path = _manifest_paths.get(key)
-    if path is None:
-        found = resolve_project_root(root)
-        path = str(found / MANIFEST_REL)
-        # A relative root means something else after a chdir, so it is never kept.
-        stable = bool(explicit or from_env) and found == Path(explicit or from_env or "")
-        if stable or (cwd is not None and (found / MANIFEST_REL).is_file()):
-            _manifest_paths[key] = path
-    return path
+    if root:
+        path = _explicit_paths.get(root) if isinstance(root, (str, PurePath)) else None
+        return path or _remember(_explicit_paths, root, root, given=os.fspath(root))
+    from_env = _root_env_raw(_ROOT_ENV_KEY)
+    if from_env:
+        path = _env_paths.get(from_env)
+        return path or _remember(_env_paths, from_env, None, given=os.fsdecode(from_env))
+    try:
+        cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
+    except OSError:  # the working folder was deleted
+        return str(resolve_project_root() / MANIFEST_REL)
+    return _cwd_paths.get(cwd) or _remember(_cwd_paths, cwd, None, given=None)
+
+
+def _remember(cache: dict[Any, str], key: object, root: Root, *, given: str | None) -> str:
+    """Resolve the manifest's path; keep it under `key` when that cannot change meaning."""
+    found = resolve_project_root(root)
+    path = found / MANIFEST_REL
+    # A root that was given is kept when absolute (it resolved to itself); what the walk up
+    # from the working folder found is kept once the manifest is there.
+    keep = found == Path(given) if given is not None else path.is_file()
+    if keep and isinstance(key, (str, bytes, PurePath)):
+        cache[key] = str(path)
+    return str(path)
 
 
 def clear_caches() -> None:
     """Forget resolved roots (tests; a long-running process whose tree moved)."""
-    _manifest_paths.clear()
+    _explicit_paths.clear()
+    _env_paths.clear()
+    _cwd_paths.clear()
 
 
 def _paths(root: Root, user: str | None = None) -> Paths:

@@ -199,3 +199,28 @@ def test_get_host_reads_env_file_between_environment_and_detection(
     assert get_host(root=root) == "10.9.8.66"  # an edit is seen
     monkeypatch.setenv("TRADING_SYSTEM_HOST", "192.168.5.5")
     assert get_host(root=root) == "192.168.5.5"
+
+
+def test_get_port_follows_each_way_of_naming_the_root_between_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # get_port keeps resolved roots, keyed by how the root was named: none may go stale.
+    roots = {port: tmp_path / f"p{port}" for port in (3001, 3002, 3003, 3004, 3005)}
+    for port, root in roots.items():
+        install_manifest(root, main_app=port)
+    monkeypatch.chdir(roots[3004])
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(roots[3001]))
+    assert runtime.get_port("main_app") == 3001
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(roots[3002]))
+    assert runtime.get_port("main_app") == 3002
+    monkeypatch.setenv("REC_PROJECT_ROOT", ".")  # relative: the working folder's meaning
+    assert runtime.get_port("main_app") == 3004
+    monkeypatch.chdir(roots[3005])
+    assert runtime.get_port("main_app") == 3005
+    monkeypatch.delenv("REC_PROJECT_ROOT")
+    assert runtime.get_port("main_app") == 3005
+    monkeypatch.chdir(roots[3004] / "backend" / "core")  # below the root: the walk finds it
+    assert runtime.get_port("main_app") == 3004
+    assert runtime.get_port("main_app", root=roots[3003]) == 3003
+    assert runtime.get_port("main_app", root=str(roots[3001])) == 3001
+    assert runtime.get_port("main_app") == 3004

@@ -1,0 +1,292 @@
+"""get_port sees every edit on the very next call, with the inotify watch and without it.
+
+Each behaviour runs twice: "watch" (Linux: after WATCH_AFTER lookups the manifest is watched and a
+lookup is an epoll) and "stat" (REC_MANIFEST_WATCH=0: a stat per lookup, as on macOS). Edits are
+made the ways users and tools make them: in place, by rename, through a hard link, from another
+process, by moving folders, from another thread, and around a fork.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recio_setup import manifest_watch
+from recio_setup.manifest_watch import WATCH_AFTER, WATCH_ENV, filesystem_type, refusal, status
+from recio_setup.ports import ManifestError, ManifestMissing, clear_cache, lookup_port
+from tests.conftest import REPO
+
+TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
+MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
+LINUX = sys.platform.startswith("linux")
+
+
+def manifest_text(main_app: int) -> str:
+    document = json.loads(TEMPLATE.read_text())
+    document["core_services"]["main_app"]["port"] = main_app
+    return json.dumps(document)  # 3000..3999 all give the same length
+
+
+@pytest.fixture(params=["watch", "stat"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "stat":
+        monkeypatch.setenv(WATCH_ENV, "0")
+    elif not LINUX:
+        pytest.skip("inotify is Linux-only; other systems keep the stat")
+    clear_cache()
+    yield request.param
+    clear_cache()
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path.resolve() / "project" / MANIFEST_REL
+    path.parent.mkdir(parents=True)
+    path.write_text(manifest_text(3000))
+    return path
+
+
+def port(path: Path) -> int:
+    return lookup_port(str(path), "main_app")
+
+
+def warm(path: Path, mode: str, expected: int = 3000) -> None:
+    """Look up often enough that the watch is set up (in "watch" mode), and check that it is."""
+    for _ in range(WATCH_AFTER + 1):
+        assert port(path) == expected
+    wanted = "watched" if mode == "watch" else f"{WATCH_ENV} turns it off"
+    assert status(str(path)) == wanted
+
+
+def test_edit_in_place_with_the_mtime_put_back(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    before = manifest.stat()
+    manifest.write_text(manifest_text(3001))  # same size
+    os.utime(manifest, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert manifest.stat().st_size == before.st_size
+    assert port(manifest) == 3001
+
+
+def test_replace_by_rename_with_same_size_and_mtime(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    before = manifest.stat()
+    replacement = manifest.with_name("incoming.json")
+    replacement.write_text(manifest_text(3002))
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, manifest)
+    assert port(manifest) == 3002
+    # The new file is watched too: a second edit is seen as well.
+    warm(manifest, mode, expected=3002)
+    manifest.write_text(manifest_text(3003))
+    assert port(manifest) == 3003
+
+
+def test_edit_through_a_hard_link_in_another_folder(manifest: Path, mode: str) -> None:
+    other = manifest.parents[3] / "elsewhere.json"
+    os.link(manifest, other)
+    warm(manifest, mode)
+    with other.open("r+") as handle:  # in place, so both names keep the same inode
+        handle.write(manifest_text(3004))
+    assert port(manifest) == 3004
+
+
+def test_edit_by_another_process(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    code = f"import pathlib; pathlib.Path({str(manifest)!r}).write_text({manifest_text(3005)!r})"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert port(manifest) == 3005
+
+
+def test_goes_bad_then_missing_then_back(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    manifest.write_text('{"core_services": {"main_app": {"port": "3000"}}}')
+    with pytest.raises(ManifestError, match=r"core_services\.main_app\.port"):
+        port(manifest)
+    manifest.unlink()
+    with pytest.raises(ManifestMissing):
+        port(manifest)
+    manifest.write_text(manifest_text(3006))
+    assert port(manifest) == 3006
+    warm(manifest, mode, expected=3006)  # and watched again
+    manifest.write_text(manifest_text(3007))
+    assert port(manifest) == 3007
+
+
+def test_a_folder_above_is_moved_away_and_back(manifest: Path, mode: str) -> None:
+    project = manifest.parents[3]
+    warm(manifest, mode)
+    moved = project.with_name("moved")
+    project.rename(moved)
+    with pytest.raises(ManifestMissing):
+        port(manifest)
+    (moved / MANIFEST_REL).write_text(manifest_text(3008))
+    moved.rename(project)
+    assert port(manifest) == 3008
+
+
+def test_the_config_folder_is_replaced(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    config = manifest.parent
+    config.rename(config.with_name("config.old"))
+    config.mkdir()
+    manifest.write_text(manifest_text(3009))
+    assert port(manifest) == 3009
+    warm(manifest, mode, expected=3009)
+    manifest.write_text(manifest_text(3010))
+    assert port(manifest) == 3010
+
+
+def test_manifest_replaced_by_a_symlink_is_followed_by_stat(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    target = manifest.parents[3] / "shared.json"
+    target.write_text(manifest_text(3011))
+    link = manifest.with_name("link.tmp")
+    link.symlink_to(target)
+    os.replace(link, manifest)
+    assert port(manifest) == 3011
+    warm(manifest, mode, expected=3011)
+    target.write_text(manifest_text(3012))  # no watched folder hears this: the stat must
+    assert port(manifest) == 3012
+
+
+def test_a_symlink_in_the_path_is_never_watched(tmp_path: Path, mode: str) -> None:
+    real = tmp_path.resolve() / "real"
+    (real / MANIFEST_REL).parent.mkdir(parents=True)
+    (real / MANIFEST_REL).write_text(manifest_text(3000))
+    (tmp_path / "via").symlink_to(real)
+    through_link = tmp_path.resolve() / "via" / MANIFEST_REL
+    for _ in range(WATCH_AFTER + 1):
+        assert port(through_link) == 3000
+    if mode == "watch":
+        assert status(str(through_link)) == "a symlink in the path"
+    (real / MANIFEST_REL).write_text(manifest_text(3013))
+    assert port(through_link) == 3013
+
+
+def test_many_threads_never_see_an_edit_late(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    published = [3000]  # the last port whose write has completed
+    failures: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            floor = published[0]
+            try:
+                seen = port(manifest)
+            except Exception as exc:  # reported by the test, not lost in a thread
+                failures.append(repr(exc))
+                return
+            if seen < floor:
+                failures.append(f"saw {seen} after {floor} was written")
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        incoming = manifest.with_name("incoming.json")
+        for value in range(3001, 3061):  # as a deploy would: never a half-written file
+            incoming.write_text(manifest_text(value))
+            os.replace(incoming, manifest)
+            published[0] = value
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[:3]
+    assert port(manifest) == 3060
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_steal_the_parents_events(manifest: Path, mode: str) -> None:
+    warm(manifest, mode)
+    to_child_r, to_child_w = os.pipe()
+    to_parent_r, to_parent_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: wait for the edit, look up first, report
+        try:
+            os.read(to_child_r, 1)
+            os.write(to_parent_w, str(port(manifest)).encode())
+        finally:
+            os._exit(0)
+    manifest.write_text(manifest_text(3014))
+    os.write(to_child_w, b"x")
+    child_saw = int(os.read(to_parent_r, 16))
+    os.waitpid(pid, 0)
+    for fd in (to_child_r, to_child_w, to_parent_r, to_parent_w):
+        os.close(fd)
+    assert child_saw == 3014
+    assert port(manifest) == 3014  # the parent's event was not read by the child
+
+
+# -- where a watch is set up --------------------------------------------------------------------
+MOUNTINFO = """\
+22 1 252:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+40 22 0:35 / /home/dev/nfs\\040share rw,relatime shared:9 - nfs4 server:/export rw
+41 22 0:36 / /mnt/fuse rw - fuse.sshfs host: rw
+42 22 0:37 / /tmp rw - tmpfs tmpfs rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/home/dev/rec/x.json", "ext4"),
+        ("/home/dev/nfs share/rec/x.json", "nfs4"),
+        ("/home/dev/nfs sharer/x.json", "ext4"),  # a longer name is not inside the mount
+        ("/mnt/fuse/x.json", "fuse.sshfs"),
+        ("/tmp/x.json", "tmpfs"),
+    ],
+)
+def test_filesystem_type_takes_the_nearest_mount(path: str, kind: str) -> None:
+    assert filesystem_type(path, MOUNTINFO) == kind
+
+
+def test_refusals_name_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WATCH_ENV, raising=False)
+    assert refusal("/tmp/x.json", platform="darwin", mountinfo=MOUNTINFO) == "not Linux"
+    assert "chdir" in refusal("relative/x.json", platform="linux", mountinfo=MOUNTINFO)
+    remote = refusal("/home/dev/nfs share/x.json", platform="linux", mountinfo=MOUNTINFO)
+    assert remote.startswith("filesystem nfs4")
+    assert "fuse.sshfs" in refusal("/mnt/fuse/x.json", platform="linux", mountinfo=MOUNTINFO)
+    assert refusal("/tmp/x.json", platform="linux", mountinfo=MOUNTINFO) == ""
+    monkeypatch.setenv(WATCH_ENV, "off")
+    turned_off = refusal("/tmp/x.json", platform="linux", mountinfo=MOUNTINFO)
+    assert turned_off == f"{WATCH_ENV} turns it off"
+
+
+def test_a_one_shot_lookup_sets_up_no_watch(manifest: Path) -> None:
+    code = (
+        "import sys\n"
+        "from recio_setup import get_port\n"
+        f"assert get_port('main_app', root={str(manifest.parents[3])!r}) == 3000\n"
+        "from recio_setup import manifest_watch\n"
+        "assert manifest_watch.poll is None, 'a watch for one lookup'\n"
+        "assert 'ctypes' not in sys.modules, 'ctypes loaded for one lookup'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_a_watched_lookup_makes_no_stat(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_cache()
+    warm(manifest, "watch")
+
+    def no_stat(*args: object, **kwargs: object) -> None:
+        raise AssertionError("stat on a watched lookup")
+
+    monkeypatch.setattr(os, "stat", no_stat)
+    assert port(manifest) == 3000
+    monkeypatch.undo()
+    manifest.write_text(manifest_text(3015))
+    assert port(manifest) == 3015
+    assert manifest_watch.poll is not None

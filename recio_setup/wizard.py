@@ -2,7 +2,8 @@
 
 Each question shows the value the precedence chain gives as its default and validates as you
 type. Values given by a flag are not asked again. Ctrl-C raises KeyboardInterrupt (exit 130, with
-nothing written); the summary is confirmed before anything is written.
+nothing written); the summary is confirmed before anything is written, unless there is nothing
+to write.
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ CREATE_DB = "Create the database role and database now? (needs admin access to P
 def run_wizard(
     values: dict[str, Value], candidates: list[str], output: Output, *, offer_create_db: bool
 ) -> tuple[dict[str, Value], bool]:
-    """Ask for every value not fixed by a flag; return the answers after a confirmed summary,
-    and whether the user asked for the role and database to be created."""
-    import questionary
+    """Ask for every value not fixed by a flag and show the summary; return the answers and
+    whether the user asked for the role and database to be created. confirm_changes asks the
+    last question once the plan is known."""
 
     output.status(INTRO)
     values = dict(values)
@@ -152,13 +153,26 @@ def run_wizard(
     if create_db:
         rows.append(["create role and database", "yes", "entered"])
     output.table("Summary", ["variable", "value", "source"], rows)
-    if not _ask(questionary.confirm("Write these settings?", default=True, auto_enter=False)):
+    return values, create_db
+
+
+def confirm_changes(output: Output, *, changes: int, settings_changed: bool) -> None:
+    """The last question, once the plan is known: nothing is written without a yes, and
+    nothing is asked when there is nothing to write (a re-run on a finished tree)."""
+    if not changes:
+        output.status("Nothing to write: .env and the tree already match these settings.")
+        return
+    question = (
+        "Write these settings?"
+        if settings_changed
+        else f"The settings are unchanged. Apply {changes} change(s) to the tree?"
+    )
+    if not confirm(question, default=True):
         raise StepFailed(
             "cancelled at the summary; nothing was written",
             hint="run it again, or pass the values as flags",
             cause="declined",
         )
-    return values, create_db
 
 
 def confirm(question: str, default: bool = False) -> bool:

@@ -217,3 +217,46 @@ def test_the_wizard_offers_to_create_the_database(project: Path, pg: Any) -> Non
     child.close()
     assert child.exitstatus == 0, child.before
     assert pg.execute("select 1 from pg_database where datname = 'offered_db'") == [(1,)]
+
+
+def rerun_all_defaults(project: Path) -> Any:
+    """The wizard on a project set up before: Enter at every question keeps every value."""
+    child = spawn(project, "--skip-db-check")
+    child.expect("Host address")
+    child.send(ENTER)
+    child.expect("Enable authentication")
+    child.send(ENTER)
+    for prompt in ("PostgreSQL host", "PostgreSQL port", "Database name", "Database user"):
+        child.expect(prompt)
+        child.send(ENTER)
+    child.expect("Database password")
+    child.send(ENTER)  # keep the existing one
+    return child
+
+
+def test_a_rerun_that_changes_nothing_asks_no_confirmation(project: Path, cli: Any) -> None:
+    first = cli("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
+    assert first.code == 0, first.all
+    before = (project / ".env").read_bytes(), (project / ".env").stat().st_mtime_ns
+    child = rerun_all_defaults(project)
+    index = child.expect(["Nothing to write", "Write these settings", "Apply"])
+    child.expect(pexpect.EOF)
+    child.close()
+    assert index == 0, child.before
+    assert child.exitstatus == 0
+    assert ((project / ".env").read_bytes(), (project / ".env").stat().st_mtime_ns) == before
+
+
+def test_a_rerun_with_a_tree_to_repair_says_the_settings_are_unchanged(
+    project: Path, cli: Any
+) -> None:
+    first = cli("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
+    assert first.code == 0, first.all
+    (project / "backend" / "data" / "historical_data").rmdir()
+    child = rerun_all_defaults(project)
+    child.expect(r"The settings are unchanged\. Apply 1 change\(s\) to the tree\?")
+    child.send("n" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert not (project / "backend" / "data" / "historical_data").exists()

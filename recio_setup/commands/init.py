@@ -187,6 +187,8 @@ def run(ctx: Context) -> Result:
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)
             return _dry_run_result(ctx, result, plan, env)
+        if ctx.interactive:
+            _confirm(ctx, build_plan(ctx, tree, env, host), env)
         with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
             # Planned again under the lock: another run may have changed the tree meanwhile.
             env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})
@@ -196,6 +198,13 @@ def run(ctx: Context) -> Result:
         dbflags.database_steps(ctx, values, result)
     _summarise(result)
     return result
+
+
+def _confirm(ctx: Context, plan: Plan, env: EnvPlan) -> None:
+    from recio_setup.wizard import confirm_changes
+
+    changes = len(plan.actions)
+    confirm_changes(ctx.output, changes=changes, settings_changed=not env.plan.empty)
 
 
 def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> Result:

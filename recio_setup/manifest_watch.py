@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +75,8 @@ class _Inotify:
     """One inotify queue for the process, with an epoll that says whether it holds events."""
 
     def __init__(self) -> None:
-        import ctypes
+        import ctypes  # loaded only here: a CLI run or a one-shot script never pays for it
+        import select
 
         libc = ctypes.CDLL(None, use_errno=True)
         self._add_watch = libc.inotify_add_watch

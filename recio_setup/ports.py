@@ -197,7 +197,9 @@ def cached_manifest(path: Path | str) -> Manifest:
     poll = manifest_watch.poll
     # The queue is asked before `verified`: an entry is trusted only if no event is waiting.
     if poll is not None and not poll(0, 1) and key in manifest_watch.verified:
-        return _cache[key][1]
+        hit = _cache.get(key)
+        if hit is not None:
+            return hit[1]
     return _checked(key)
 
 
@@ -207,7 +209,8 @@ def lookup_port(path: str, name: str) -> int:
     an unknown name) goes the long way, which raises the right error."""
     poll = manifest_watch.poll
     if poll is not None and not poll(0, 1) and path in manifest_watch.verified:
-        manifest: Manifest | None = _cache[path][1]
+        hit = _cache.get(path)  # (clear_cache may run in another thread)
+        manifest: Manifest | None = hit[1] if hit is not None else None
     elif path in manifest_watch.refused:
         manifest = _unchanged_by_stat(path)
     else:
@@ -232,8 +235,8 @@ def _unchanged_by_stat(path: str) -> Manifest | None:
 
 def clear_cache() -> None:
     with _lock:
+        manifest_watch.reset()  # first: a lookup must not trust an entry about to go
         _cache.clear()
-        manifest_watch.reset()
 
 
 def _after_fork_in_child() -> None:

@@ -32,7 +32,7 @@ class EnvState:
     via_symlink: bool = False
 
 
-def _symlink_target_rel(root: Path, rel: str) -> str:
+def env_link_target(root: Path, rel: str) -> str:
     real_root = Path(os.path.realpath(root))
     target = Path(os.path.realpath(root / rel))
     if target == real_root or real_root not in target.parents:
@@ -74,7 +74,7 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
     found = tree.inspect(rel)
     via_symlink = found.kind == "symlink"
     if via_symlink:
-        rel = _symlink_target_rel(paths.root, rel)
+        rel = env_link_target(paths.root, rel)
         found = tree.inspect(rel)
     if found.kind == "missing":
         return EnvState(rel, found, None, via_symlink)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recio_setup.envfile import EnvDocument
-from recio_setup.envplan import ENV_MODE, _symlink_target_rel
+from recio_setup.envplan import ENV_MODE, env_link_target
 from recio_setup.errors import RecioError
 from recio_setup.fsops import Tree
 from recio_setup.paths import Paths
@@ -47,7 +47,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
     found = tree.inspect(rel)
     if found.kind == "symlink":
         try:
-            rel = _symlink_target_rel(paths.root, rel)
+            rel = env_link_target(paths.root, rel)
         except RecioError as error:
             plan.note(Check(".env", "fail", error.message, error.hint))
             return plan, "localhost"

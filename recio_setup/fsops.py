@@ -24,6 +24,12 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO someone left in the tree must not hang the run.
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 Kind = Literal["missing", "dir", "file", "symlink", "other", "blocked"]
+TEMP_TOKEN_BYTES = 4
+
+
+def temp_name(name: str, pid: int, token: bytes) -> str:
+    """The name write_file gives its temp file beside `name`; leftovers.py recognises exactly it."""
+    return f".{name}.{pid}-{token.hex()}.tmp"
 
 
 class UnsafePath(RecioError):
@@ -166,7 +172,10 @@ class Tree:
         """(name, Found) for each entry directly in a folder, by lstat: nothing is followed or read.
 
         [] when the folder is missing; only one level, so its cost is the folder's own size.
+        "" lists the project folder itself.
         """
+        if not rel:
+            return sorted(_lstat_entries(self.root_fd), key=lambda entry: entry[0])
         try:
             with self.parent(rel) as (fd, name):
                 child = os.open(name, DIR_FLAGS, dir_fd=fd)
@@ -273,7 +282,7 @@ class Tree:
         """
         with self.parent(rel) as (fd, name):
             # Unpredictable enough to avoid clashes (O_EXCL refuses any); not a secret.
-            temp = f".{name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+            temp = temp_name(name, os.getpid(), os.urandom(TEMP_TOKEN_BYTES))
             handle = os.open(
                 temp,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

@@ -25,8 +25,9 @@ HELP = "check .env, config, the data tree, ports and the database; change nothin
 DESCRIPTION = """\
 Check the environment without changing anything: .env (present, parses, mode 0600, every key
 valid), the port manifest and config.json, the data tree (complete, private modes on credentials,
-no symlink where an entry belongs), the service ports (in use or free, for information) and the
-PostgreSQL connection. Exit 0 when nothing failed (warnings allowed), 1 otherwise.
+no symlink where an entry belongs), temp files left by interrupted writes, the service ports
+(in use or free, for information) and the PostgreSQL connection. Exit 0 when nothing failed
+(warnings allowed), 1 otherwise.
 """
 REPAIR = "run `recio-setup reset` (it archives what it replaces)"
 
@@ -167,6 +168,8 @@ def with_environment(ctx: Context, values: dict[str, Value]) -> dict[str, Value]
 
 
 def run(ctx: Context) -> Result:
+    from recio_setup.leftovers import leftover_checks
+
     dbflags.validate(ctx.args)
     result = Result("check")
     with Tree(ctx.paths.root) as tree:
@@ -179,6 +182,7 @@ def run(ctx: Context) -> Result:
         )
         checks += config_checks(ctx, tree, host)
         checks += tree_checks(ctx, tree)
+        checks += leftover_checks(tree, ctx.paths)
         checks += port_checks(ctx, tree)
     result.checks = checks
     db_values = with_environment(ctx, values)

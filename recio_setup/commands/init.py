@@ -169,11 +169,13 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
 def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
     from recio_setup.configfiles import plan_config_files
     from recio_setup.datatree import plan_tree
+    from recio_setup.leftovers import plan_leftovers
 
     plan = Plan()
     plan.extend(env.plan)
     plan.extend(plan_config_files(tree, ctx.paths, host, "init"))
     plan.extend(plan_tree(tree, ctx.paths, "init"))
+    plan.extend(plan_leftovers(tree, ctx.paths))
     return plan
 
 

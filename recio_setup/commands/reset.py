@@ -29,7 +29,8 @@ DESCRIPTION = """\
 Repair what `check` finds: recreate what is missing, tighten modes, and archive then replace what
 is corrupt (token files become {}, a bad manifest is replaced from the template, config.json is
 regenerated, a corrupt .env is rewritten with every key still readable). Symlinks and intruders
-standing where an entry belongs are moved into the archive and the real entry created.
+standing where an entry belongs are moved into the archive and the real entry created, and so are
+temp files left by interrupted writes.
 
 Nothing is ever deleted: whatever is replaced goes to backend/data/archives/<time>-reset/, with
 record.json saying what moved from where. `--undo` puts the most recent reset back.
@@ -128,12 +129,14 @@ def fresh_start_plan(ctx: Context, tree: Tree) -> Plan:
 def repair_plan(ctx: Context, tree: Tree) -> Plan:
     from recio_setup.configfiles import plan_config_files
     from recio_setup.datatree import plan_tree
+    from recio_setup.leftovers import plan_leftovers
 
     plan = Plan()
     env_plan, host = plan_env_repair(tree, ctx.paths)
     plan.extend(env_plan)
     plan.extend(plan_config_files(tree, ctx.paths, host, "reset"))
     plan.extend(plan_tree(tree, ctx.paths, "reset"))
+    plan.extend(plan_leftovers(tree, ctx.paths))
     return plan
 
 

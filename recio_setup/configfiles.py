@@ -167,9 +167,9 @@ def _plan_one(
         plan.note(Check(name, "ok", f"{rel} is valid"))
         return
     if mode != "reset":
-        plan.note(Check(name, "fail", f"{rel} {judged.problem}", RESET_FIX))
+        plan.note(Check(name, "fail", f"{rel}: {judged.problem}", RESET_FIX))
         return
-    reason = f"the {name} {judged.problem}"
+    reason = f"the {name} is unusable: {judged.problem}"
     if found.kind == "file":
         plan.add(ReplaceFile(rel, reason, content, FILE_MODE))
     else:

@@ -213,25 +213,33 @@ class Output:
         if not actions:
             return
         title = "Plan (dry run: nothing was changed)" if result.dry_run else "Actions"
-        rows = [
-            [a.state, a.kind, a.path, a.reason + (f" ({a.detail})" if a.detail else "")]
-            for a in actions
-        ]
+        reasons = [a.reason + (f" ({a.detail})" if a.detail else "") for a in actions]
+        if not self.out.is_terminal:
+            items = [
+                (f"[{a.state}] {a.kind} {a.path}", why)
+                for a, why in zip(actions, reasons, strict=True)
+            ]
+            self._plain_items(title, items, "why")
+            return
+        rows = [[a.state, a.kind, a.path, why] for a, why in zip(actions, reasons, strict=True)]
         self.table(title, ["state", "action", "path", "reason"], rows)
+
+    def _plain_items(self, title: str, items: list[tuple[str, str | None]], label: str) -> None:
+        """For a log or a pipe, where a fixed-width table runs to hundreds of columns: one item
+        per line, its explanation indented below it."""
+        self.out.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)
+        for line, below in items:
+            self.out.print(f"  {self.redact(line)}", soft_wrap=True, markup=False, highlight=False)
+            if below:
+                text = f"      {label}: {self.redact(below)}"
+                self.out.print(text, soft_wrap=True, markup=False, highlight=False)
 
     def _render_checks(self, checks: list[Check]) -> None:
         if not checks:
             return
         if not self.out.is_terminal:
-            # In a log, a fixed-width table runs to hundreds of columns: one check per line,
-            # its fix indented below it.
-            self.out.print("Checks:", soft_wrap=True, markup=False, highlight=False)
-            for check in checks:
-                line = f"  [{check.status}] {check.name}: {check.detail}"
-                self.out.print(self.redact(line), soft_wrap=True, markup=False, highlight=False)
-                if check.fix:
-                    fix = f"         fix: {check.fix}"
-                    self.out.print(self.redact(fix), soft_wrap=True, markup=False, highlight=False)
+            items = [(f"[{c.status}] {c.name}: {c.detail}", c.fix) for c in checks]
+            self._plain_items("Checks", items, "fix")
             return
         rows = [[c.name, c.status, c.detail, c.fix or ""] for c in checks]
         self.table("Checks", ["check", "status", "detail", "fix"], rows)

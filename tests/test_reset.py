@@ -254,3 +254,21 @@ def test_reset_admits_what_it_could_not_repair(ready: Path, cli: Cli) -> None:
     assert run.code == 1
     assert "POSTGRES_PORT" in run.out and "left 1 problem" in run.out
     assert cli("check", "--skip-db-check").code == 1
+
+
+def test_plain_output_lists_each_action_on_its_own_line_with_the_reason_below(
+    ready: Path, cli: Cli
+) -> None:
+    # In a CI log a padded table ran to the longest reason; each action reads alone instead.
+    (ready / ".env").chmod(0o644)
+    (ready / "backend/core/config/config.json").write_text("garbage")
+    run = cli("reset")
+    assert run.code == 0, run.all
+    lines = run.out.splitlines()
+    start = lines.index("Actions:")
+    assert lines[start + 1] == "  [done] set mode .env"
+    assert lines[start + 2].startswith("      why: .env holds secrets; mode 0644 is too open")
+    assert lines[start + 3] == "  [done] replace file backend/core/config/config.json"
+    assert lines[start + 4].startswith(
+        "      why: the config.json is unusable: not valid JSON at line 1, column 1"
+    )

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from recio_setup.errors import UsageError
-from recio_setup.pgconn import CAUSES, SSLMODES, ConnectFailed, Where, connect, explain, mask
+from recio_setup.pgconn import CAUSES, ConnectFailed, Where, connect, explain, mask
 from recio_setup.provision import AdminSettings, ProvisionReport, provision
 from recio_setup.result import MASK, Check, Status
+from recio_setup.settings import SSLMODES
 
 if TYPE_CHECKING:
     import psycopg
@@ -290,12 +291,25 @@ def parse_database_url(url: str) -> dict[str, str]:
         values["POSTGRES_PASSWORD"] = unquote(parts.password)
     for item in filter(None, parts.query.split("&")):
         key, _, value = item.partition("=")
-        if key != "sslmode" or unquote(value) not in SSLMODES:
+        if unquote(key) != "sslmode":
             raise UsageError(
                 f"DATABASE_URL {shown!r}: unsupported query parameter {unquote(key)!r}",
                 hint=f"only sslmode is understood ({', '.join(SSLMODES)})",
             )
-        values["POSTGRES_SSLMODE"] = unquote(value)
+        if "POSTGRES_SSLMODE" in values:
+            # libpq would take the last one; refuse rather than guess which the user meant.
+            raise UsageError(
+                f"DATABASE_URL {shown!r} gives sslmode more than once",
+                hint="keep a single ?sslmode=MODE",
+            )
+        mode = unquote(value)
+        if mode not in SSLMODES:
+            raise UsageError(
+                f"DATABASE_URL {shown!r}: {mode!r} is not an sslmode",
+                hint=f"use ?sslmode= with one of {', '.join(SSLMODES)} (e.g. ?sslmode=require), "
+                "or leave it out for prefer",
+            )
+        values["POSTGRES_SSLMODE"] = mode
     if any("\x00" in value for value in values.values()):
         raise UsageError(f"DATABASE_URL {shown!r} contains a NUL character")
     return values

@@ -21,7 +21,6 @@ from recio_setup.result import MASK
 if TYPE_CHECKING:
     import psycopg
 
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 CAUSES = (
     "host_unresolved",
     "connection_refused",

@@ -4,6 +4,9 @@ Precedence (DESIGN.md): flag > environment variable > the value already in .env 
 > documented default. DATABASE_URL, as --database-url or from the environment, is a source for the
 POSTGRES_* values at its own level, below the specific flag or variable. Every value remembers its
 source for the summary. The password never comes from a bare flag: it would show in `ps`.
+
+The sslmode of the connection test follows the same ladder (resolve_sslmode) but is not a .env
+value: see SSLMODE_FIELD.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from recio_setup.result import Value
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TRUE_WORDS = {"true", "yes", "1", "on"}
 FALSE_WORDS = {"false", "no", "0", "off"}
+# libpq's sslmode words; the one list the flag, the environment, URLs and DbSettings check against.
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_PASSWORD = "rec_io_password"  # noqa: S105  (the reference's documented default, used with a warning)
 
 
@@ -61,6 +66,13 @@ def normalise_database_type(text: str) -> str:
     if text.strip().lower() != "postgresql":
         raise ValueError(f"{text!r} is not supported; REC.IO runs on postgresql only")
     return "postgresql"
+
+
+def normalise_sslmode(text: str) -> str:
+    # Exact words, as libpq and --db-sslmode take them: "Require" would fail only at connect time.
+    if text not in SSLMODES:
+        raise ValueError(f"{text!r} is not an sslmode (one of {', '.join(SSLMODES)})")
+    return text
 
 
 def normalise_password(text: str) -> str:
@@ -109,6 +121,14 @@ FIELDS: tuple[Field, ...] = (
     ),
 )
 FIELD_BY_KEY = {field.key: field for field in FIELDS}
+# The sslmode init and check connect with. Deliberately not in FIELDS, so never written to or read
+# from .env: REC.IO's services read only the documented keys (POSTGRES_HOST..POSTGRES_PASSWORD)
+# from .env, so a POSTGRES_SSLMODE there would promise encryption they do not apply, and every
+# existing .env would gain a line on the next init. It is a setting of this run: --db-sslmode,
+# else the environment (POSTGRES_SSLMODE, else DATABASE_URL's ?sslmode=), else prefer.
+SSLMODE_FIELD = Field(
+    "POSTGRES_SSLMODE", "--db-sslmode", "prefer", normalise_sslmode, "PostgreSQL sslmode"
+)
 ENV_ORDER = tuple(field.key for field in FIELDS)
 URL_KEYS = {
     "username": "POSTGRES_USER",
@@ -128,8 +148,7 @@ def parse_database_url(url: str, where: str) -> dict[str, str]:
     except UsageError as error:
         # Name the place the URL came from (flag or environment); the text never shows a password.
         raise UsageError(error.message.replace("DATABASE_URL", where, 1), hint=error.hint) from None
-    found.pop("POSTGRES_SSLMODE", None)  # the connection test takes --db-sslmode
-    return found
+    return found  # with POSTGRES_SSLMODE, which resolve() skips and resolve_sslmode() takes
 
 
 def read_password_file(name: str, flag: str = "--postgres-password-file") -> str:
@@ -230,6 +249,28 @@ def resolve(
                 values[field.key] = Value(field.key, check(field, raw, where), source, field.secret)
                 break
     return values
+
+
+def resolve_sslmode(args: argparse.Namespace, environ: Mapping[str, str]) -> Value:
+    """The sslmode and its source: --db-sslmode > --database-url's ?sslmode= > POSTGRES_SSLMODE >
+    DATABASE_URL's ?sslmode= > prefer. Dropping a mode the user gave would silently downgrade
+    the connection (require -> prefer), so every one of them counts; a bad one is a UsageError.
+    """
+    field = SSLMODE_FIELD
+    layers: list[tuple[str | None, str]] = [
+        (getattr(args, "db_sslmode", None), "flag --db-sslmode")
+    ]
+    if getattr(args, "database_url", None):
+        url_values = parse_database_url(args.database_url, "--database-url")
+        layers.append((url_values.get(field.key), "flag --database-url"))
+    layers.append((environ.get(field.key), f"environment {field.key}"))
+    if environ.get("DATABASE_URL"):
+        url_values = parse_database_url(environ["DATABASE_URL"], "DATABASE_URL in the environment")
+        layers.append((url_values.get(field.key), "environment DATABASE_URL"))
+    for raw, source in layers:
+        if raw:
+            return Value(field.key, check(field, raw, describe_source(field, source)), source)
+    return Value(field.key, str(field.default), "default")
 
 
 def generate_password() -> str:

@@ -8,6 +8,7 @@ to write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from recio_setup.errors import StepFailed
@@ -125,11 +126,17 @@ CREATE_DB = "Create the database role and database now? (needs admin access to P
 
 
 def run_wizard(
-    values: dict[str, Value], candidates: list[str], output: Output, *, offer_create_db: bool
+    values: dict[str, Value],
+    candidates: list[str],
+    output: Output,
+    *,
+    offer_create_db: bool,
+    also_shown: Sequence[Value] = (),
 ) -> tuple[dict[str, Value], bool]:
     """Ask for every value not fixed by a flag and show the summary; return the answers and
     whether the user asked for the role and database to be created. confirm_changes asks the
-    last question once the plan is known."""
+    last question once the plan is known. `also_shown` are values the summary shows but the
+    wizard does not ask (the sslmode)."""
 
     output.status(INTRO)
     values = dict(values)
@@ -149,7 +156,7 @@ def run_wizard(
         _ask_password(values)
     output.add_secret(values["POSTGRES_PASSWORD"].value)
     create_db = offer_create_db and confirm(CREATE_DB)
-    rows = [[v.name, v.shown(), v.source] for v in values.values()]
+    rows = [[v.name, v.shown(), v.source] for v in [*values.values(), *also_shown]]
     if create_db:
         rows.append(["create role and database", "yes", "entered"])
     output.table("Summary", ["variable", "value", "source"], rows)

@@ -24,6 +24,7 @@ from recio_setup.database import (
 from recio_setup.errors import UsageError
 from recio_setup.pgconn import mask
 from recio_setup.result import MASK
+from recio_setup.settings import SSLMODES
 from tests.pgserver import (
     HBA_REJECTED_ROLE,
     create_role,
@@ -305,6 +306,28 @@ def test_parse_database_url_decodes_every_part() -> None:
         "POSTGRES_DB": "d",
         "POSTGRES_USER": "u",
     }
+
+
+def test_parse_database_url_keeps_every_libpq_sslmode() -> None:
+    for mode in SSLMODES:
+        parsed = parse_database_url(f"postgresql://u@h/d?sslmode={mode}")
+        assert parsed["POSTGRES_SSLMODE"] == mode
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("sslmode=sometimes", "'sometimes' is not an sslmode"),
+        ("sslmode=REQUIRE", "'REQUIRE' is not an sslmode"),
+        ("sslmode=require&sslmode=disable", "more than once"),
+    ],
+)
+def test_parse_database_url_names_a_bad_sslmode(query: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_database_url(f"postgresql://u:topsecret@h/d?{query}")
+    assert fragment in caught.value.message
+    assert caught.value.hint and "sslmode" in caught.value.hint
+    assert "topsecret" not in caught.value.message + caught.value.hint
 
 
 @pytest.mark.parametrize(

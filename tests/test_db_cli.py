@@ -264,3 +264,98 @@ def test_create_db_counts_as_a_change(cli: Cli, pg: Any) -> None:
     result = run.json()["result"]
     assert any(a["kind"] == "provision" and a["state"] == "done" for a in result["actions"])
     assert "already in place" not in result["summary"]
+
+
+# The fixture server has no SSL: sslmode=require must fail with ssl_unsupported there, which
+# proves the mode given reached the connection; disable (or prefer) connects.
+
+
+def sslmode_of(run: Run) -> tuple[str, str]:
+    value = next(v for v in run.json()["result"]["values"] if v["name"] == "POSTGRES_SSLMODE")
+    return value["value"], value["source"]
+
+
+def assert_ssl_outcome(run: Run, mode: str) -> None:
+    check = db_check(run)
+    if mode == "require":
+        assert run.code == 1, run.all
+        assert check["data"]["cause"] == "ssl_unsupported"
+        assert "sslmode is require" in check["detail"]
+    else:
+        assert run.code == 0, run.all
+        assert check["status"] == "ok"
+
+
+@pytest.mark.parametrize("mode", ["require", "disable"])
+def test_sslmode_in_database_url_reaches_the_connection(
+    cli: Cli, project: Path, pg: Any, mode: str
+) -> None:
+    url = f"{pg.url(pg.superuser, pg.password)}?sslmode={mode}"
+    run = cli(*BASE, env={"DATABASE_URL": url})
+    assert_ssl_outcome(run, mode)
+    assert sslmode_of(run) == (mode, "environment DATABASE_URL")
+    if mode == "require":
+        # The fix names where the mode came from, since that is what the user must change.
+        assert "DATABASE_URL in the environment" in db_check(run)["fix"]
+    # A connection setting of this run, not a .env value (see settings.SSLMODE_FIELD).
+    assert "SSLMODE" not in (project / ".env").read_text()
+    assert_secret_free(run, pg.password)
+
+
+ENV_SSLMODE = "environment POSTGRES_SSLMODE"
+
+
+@pytest.mark.parametrize(
+    ("args", "sources", "mode", "source"),
+    [
+        # --db-sslmode beats every other source.
+        (["--db-sslmode", "disable"], {"URL": "require"}, "disable", "flag --db-sslmode"),
+        (["--db-sslmode", "require"], {"FLAG_URL": "disable"}, "require", "flag --db-sslmode"),
+        # --database-url is at the flag level: above the environment.
+        ([], {"FLAG_URL": "require", "VAR": "disable"}, "require", "flag --database-url"),
+        # The specific variable beats DATABASE_URL, as for every POSTGRES_* value.
+        ([], {"VAR": "require", "URL": "disable"}, "require", ENV_SSLMODE),
+        ([], {"VAR": "disable", "URL": "require"}, "disable", ENV_SSLMODE),
+    ],
+)
+def test_sslmode_precedence_against_the_real_server(
+    cli: Cli, pg: Any, args: list[str], sources: dict[str, str], mode: str, source: str
+) -> None:
+    """URL: DATABASE_URL's ?sslmode=, FLAG_URL: --database-url's, VAR: POSTGRES_SSLMODE."""
+    base_url = f"postgresql://{pg.superuser}@{pg.host}:{pg.port}/postgres"
+    extra = {"POSTGRES_PASSWORD": pg.password}
+    if "URL" in sources:
+        extra["DATABASE_URL"] = f"{base_url}?sslmode={sources['URL']}"
+    if "VAR" in sources:
+        extra["POSTGRES_SSLMODE"] = sources["VAR"]
+    if "FLAG_URL" in sources:
+        args = [*args, "--database-url", f"{base_url}?sslmode={sources['FLAG_URL']}"]
+    run = cli(*BASE, *args, env=extra)
+    assert_ssl_outcome(run, mode)
+    assert sslmode_of(run) == (mode, source)
+    assert_secret_free(run, pg.password)
+
+
+def test_check_honours_the_sslmode_of_the_environment(cli: Cli, pg: Any) -> None:
+    url = pg.url(pg.superuser, pg.password)
+    made = cli(*BASE, env={"DATABASE_URL": f"{url}?sslmode=disable"})
+    assert made.code == 0, made.all
+    plain = cli("check", "--json")
+    assert plain.code == 0, plain.out
+    assert sslmode_of(plain) == ("prefer", "default")
+    required = cli("check", "--json", env={"DATABASE_URL": f"{url}?sslmode=require"})
+    assert_ssl_outcome(required, "require")
+    assert sslmode_of(required) == ("require", "environment DATABASE_URL")
+    variable = cli("check", "--json", env={"POSTGRES_SSLMODE": "require"})
+    assert_ssl_outcome(variable, "require")
+    overridden = cli(
+        "check",
+        "--json",
+        "--db-sslmode",
+        "disable",
+        env={"DATABASE_URL": f"{url}?sslmode=require"},
+    )
+    assert_ssl_outcome(overridden, "disable")
+    assert sslmode_of(overridden) == ("disable", "flag --db-sslmode")
+    for run in (plain, required, variable, overridden):
+        assert_secret_free(run, pg.password)

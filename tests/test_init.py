@@ -321,3 +321,57 @@ def test_env_linked_into_a_managed_file_is_refused(cli: Cli, project: Path) -> N
     run = cli(*BASE)
     assert run.code == 1 and "manages" in run.err
     assert token.read_text() == '{"session": "TOKEN"}'
+
+
+def sslmode_of(run_json: dict[str, object]) -> tuple[object, object]:
+    value = values_by_name(run_json)["POSTGRES_SSLMODE"]
+    return value["value"], value["source"]
+
+
+def test_sslmode_is_reported_with_its_source_but_never_written(cli: Cli, project: Path) -> None:
+    first = cli(*BASE, "--json")
+    assert first.code == 0, first.err
+    assert sslmode_of(first.json()) == ("prefer", "default")
+    url = "postgresql://u@db.example/d?sslmode=verify-full"
+    second = cli(*BASE, "--json", env={"DATABASE_URL": url})
+    assert second.code == 0, second.err
+    assert sslmode_of(second.json()) == ("verify-full", "environment DATABASE_URL")
+    assert "POSTGRES_SSLMODE" in second.out  # the text summary lists it too
+    assert "SSLMODE" not in (project / ".env").read_text()
+    text = cli(*BASE, env={"DATABASE_URL": url})
+    assert text.code == 0 and "POSTGRES_SSLMODE" in text.out and "verify-full" in text.out
+
+
+SECRET_URL = "postgresql://u:SECRET1@h/d?"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named", "shown"),
+    [
+        ([], {"DATABASE_URL": SECRET_URL + "sslmode=sometimes"}, "DATABASE_URL", "'sometimes'"),
+        ([], {"DATABASE_URL": SECRET_URL + "sslmode=Require"}, "DATABASE_URL", "'Require'"),
+        ([], {"DATABASE_URL": SECRET_URL + "sslmode="}, "DATABASE_URL", "''"),
+        (
+            [],
+            {"DATABASE_URL": SECRET_URL + "sslmode=require&sslmode=disable"},
+            "DATABASE_URL",
+            "more than once",
+        ),
+        (["--database-url", "postgresql://u@h/d?sslmode=on"], {}, "--database-url", "'on'"),
+        ([], {"POSTGRES_SSLMODE": "on"}, "POSTGRES_SSLMODE in the environment", "'on'"),
+    ],
+)
+def test_a_bad_sslmode_is_a_usage_error_and_nothing_is_written(
+    cli: Cli, project: Path, args: list[str], env: dict[str, str], named: str, shown: str
+) -> None:
+    run = cli(*BASE, *args, env=env)
+    assert run.code == 2, run.all
+    assert named in run.err and shown in run.err
+    assert "hint:" in run.err
+    assert "verify-full" in run.err or "single ?sslmode" in run.err
+    assert "SECRET1" not in run.all and "Traceback" not in run.all
+    assert list(project.iterdir()) == []
+    if not args:
+        # check's connection test takes the same environment: the same refusal.
+        check = cli("check", env=env)
+        assert check.code == 2 and named in check.err and "SECRET1" not in check.all

@@ -68,6 +68,10 @@ def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
     child.send(password + ENTER)
     child.expect("Repeat it")
     child.send(password + ENTER)
+    # The summary shows the sslmode the database steps will use, and where it came from.
+    child.expect("POSTGRES_SSLMODE")
+    child.expect("prefer")
+    child.expect("default")
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect(pexpect.EOF, timeout=60)
@@ -76,6 +80,7 @@ def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
     assert child.exitstatus == 0, transcript
     assert password not in transcript
     env = dotenv_values(project / ".env")
+    assert "POSTGRES_SSLMODE" not in env
     assert env["TRADING_SYSTEM_HOST"] == "127.0.0.1" and env["AUTH_ENABLED"] == "false"
     assert env["POSTGRES_DB"] == "wizard_db" and env["POSTGRES_USER"] == "wizard_user"
     assert env["POSTGRES_PORT"] == str(pg.port) and env["POSTGRES_PASSWORD"] == password

@@ -15,7 +15,7 @@ from recio_setup.envplan import ENV_MODE, read_env
 from recio_setup.errors import EXIT_PROBLEMS, RecioError
 from recio_setup.fsops import Tree
 from recio_setup.result import Check, Result, Value
-from recio_setup.settings import FIELDS, describe_source
+from recio_setup.settings import FIELDS, describe_source, resolve_sslmode
 from recio_setup.settings import check as check_value
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ def run(ctx: Context) -> Result:
     from recio_setup.leftovers import leftover_checks
 
     dbflags.validate(ctx.args)
+    # Not in .env (see settings.SSLMODE_FIELD): the flag or the environment, else prefer.
+    sslmode = resolve_sslmode(ctx.args, ctx.environ)
     result = Result("check")
     with Tree(ctx.paths.root) as tree:
         checks, values = env_checks(ctx, tree)
@@ -191,7 +193,9 @@ def run(ctx: Context) -> Result:
         key in db_values
         for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER")
     ):
-        dbflags.database_steps(ctx, db_values, result)
+        if not ctx.args.skip_db_check:
+            result.values.append(sslmode)
+        dbflags.database_steps(ctx, db_values, result, sslmode)
     else:
         result.checks.append(
             Check(

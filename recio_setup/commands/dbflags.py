@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 from recio_setup.errors import RecioError, UsageError
 from recio_setup.result import ActionRecord, Check, Result, Value
+from recio_setup.settings import SSLMODE_FIELD, SSLMODES, describe_source
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
     from recio_setup.database import DbSettings, ProvisionReport
-
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> None:
@@ -30,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
     )
     group.add_argument(
         "--db-sslmode",
-        choices=SSL_MODES,
+        choices=SSLMODES,
         metavar="MODE",
-        default="prefer",
-        help=f"libpq sslmode: {', '.join(SSL_MODES)} (default: prefer)",
+        help=f"libpq sslmode: {', '.join(SSLMODES)} (default: POSTGRES_SSLMODE, else "
+        "DATABASE_URL's ?sslmode=, else prefer)",
     )
     if not provisioning:
         return
@@ -96,12 +95,14 @@ def validate_admin(ctx: Context) -> None:
             ) from None
 
 
-def settings_from(values: Mapping[str, Value], args: argparse.Namespace) -> DbSettings:
+def settings_from(
+    values: Mapping[str, Value], args: argparse.Namespace, sslmode: Value
+) -> DbSettings:
     from recio_setup.database import DbSettings
 
     return DbSettings.from_values(
         {key: value.value for key, value in values.items()},
-        sslmode=args.db_sslmode,
+        sslmode=sslmode.value,
         connect_timeout=args.db_timeout,
     )
 
@@ -145,14 +146,16 @@ def _provision_asking_for_password(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) -> None:
+def database_steps(
+    ctx: Context, values: Mapping[str, Value], result: Result, sslmode: Value
+) -> None:
     """--create-db (provision), then the connection test unless --skip-db-check."""
     create = getattr(ctx.args, "create_db", False)
     if ctx.args.skip_db_check and not create:
         # Not even imported: psycopg costs ~100 ms at start-up.
         result.checks.append(skipped())
         return
-    settings = settings_from(values, ctx.args)
+    settings = settings_from(values, ctx.args, sslmode)
     if create:
         admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
         try:
@@ -181,6 +184,10 @@ def database_steps(ctx: Context, values: Mapping[str, Value], result: Result) ->
     with ctx.output.progress(f"testing PostgreSQL at {settings.host}:{settings.port}"):
         outcome = probe(settings)
     check = outcome.to_check()
+    if outcome.cause in ("ssl_required", "ssl_unsupported") and sslmode.source != "default":
+        # The fix may be to change the place the mode came from, not to add a flag.
+        where = describe_source(SSLMODE_FIELD, sslmode.source)
+        check.fix = f"{check.fix}; sslmode {sslmode.value} came from {where}"
     if not ctx.output.verbose and not ctx.output.json_mode:
         check.data.pop("raw", None)
     result.checks.append(check)

@@ -18,7 +18,7 @@ from recio_setup.fsops import Tree
 from recio_setup.plan import ApplyContext, Plan, apply_plan
 from recio_setup.result import Check, Result, Value
 from recio_setup.runlock import RunLock
-from recio_setup.settings import DEFAULT_PASSWORD, generate_password, resolve
+from recio_setup.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     values.add_argument(
         "--database-url",
         metavar="URL",
-        help="postgresql://USER@HOST:PORT/DB as a source for POSTGRES_*; put a "
-        "password in DATABASE_URL (environment), not in this flag",
+        help="postgresql://USER@HOST:PORT/DB[?sslmode=MODE] as a source for POSTGRES_* and "
+        "the sslmode; put a password in DATABASE_URL (environment), not in this flag",
     )
     run = parser.add_argument_group("running")
     run.add_argument(
@@ -127,7 +127,8 @@ def _fill_password(values: dict[str, Value], ctx: Context) -> None:
     values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", DEFAULT_PASSWORD, "default", True)
 
 
-def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
+def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], Value, EnvPlan]:
+    """The .env values, the sslmode of the database steps (not a .env value), and the .env plan."""
     from recio_setup.host import detect_candidates, detect_host
 
     _refuse_password_in_flag_url(ctx.args)
@@ -148,6 +149,7 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
     candidates = detect_candidates() if ctx.interactive or not host_given else []
     # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
     values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
+    sslmode = resolve_sslmode(ctx.args, ctx.environ)
     dbflags.validate(ctx.args)
     dbflags.validate_admin(ctx)
     validate_lock_timeout(ctx.args)
@@ -156,14 +158,16 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], EnvPlan]:
         from recio_setup.wizard import run_wizard
 
         offer = not (ctx.args.create_db or ctx.args.skip_db_check)
-        values, create_db = run_wizard(values, candidates, ctx.output, offer_create_db=offer)
+        values, create_db = run_wizard(
+            values, candidates, ctx.output, offer_create_db=offer, also_shown=(sslmode,)
+        )
         if create_db:
             ctx.args.create_db = True
             dbflags.validate_admin(ctx)
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)
-    return values, plan_env(state, {key: value.value for key, value in values.items()})
+    return values, sslmode, plan_env(state, {key: value.value for key, value in values.items()})
 
 
 def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
@@ -182,8 +186,8 @@ def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
 def run(ctx: Context) -> Result:
     result = Result("init", dry_run=ctx.args.dry_run)
     with Tree(ctx.paths.root) as tree:
-        values, env = gather_values(ctx, tree)
-        result.values = list(values.values())
+        values, sslmode, env = gather_values(ctx, tree)
+        result.values = [*values.values(), sslmode]
         result.data["values_confirmed"] = ctx.interactive  # the wizard showed them already
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
@@ -197,7 +201,7 @@ def run(ctx: Context) -> Result:
             plan = build_plan(ctx, tree, env, host)
             _apply(ctx, tree, plan, result)
     if result.exit_code == 0:
-        dbflags.database_steps(ctx, values, result)
+        dbflags.database_steps(ctx, values, result, sslmode)
     _summarise(result)
     return result
 

@@ -146,9 +146,13 @@ def connect(
 
 
 def _neutral(text: str, names: Iterable[object]) -> str:
-    """Lower-cased text with our own names removed, so a hostile name cannot steer the match."""
+    """Lower-cased text with our own names removed, so a hostile name cannot steer the match.
+
+    libpq and the server quote every name they print (role "x", database "x", server at "x"), so
+    only the quoted form is replaced: a short name such as `u` must not wreck the words around
+    it ("connection ref<name>sed")."""
     for name in sorted({str(n) for n in names if n}, key=len, reverse=True):
-        text = text.replace(name, "<name>")
+        text = text.replace(f'"{name}"', '"<name>"')
     return text.lower()
 
 

@@ -116,6 +116,14 @@ def test_closed_port_is_connection_refused(pg: Any) -> None:
 
 
 @pytest.mark.db
+@pytest.mark.parametrize("short", ["u", "e", "r"])
+def test_a_one_letter_name_does_not_hide_the_cause(pg: Any, short: str) -> None:
+    # The names are taken out of libpq's text before it is matched; only their quoted form.
+    result = probe(settings(pg, port=free_port(), user=short, dbname=short))
+    assert_failed(result, "connection_refused", pg.password)
+
+
+@pytest.mark.db
 def test_silent_server_times_out_within_the_timeout_plus_one_second(pg: Any) -> None:
     with silent_server() as port:
         started = time.monotonic()

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from recio_setup import __version__
@@ -224,7 +224,7 @@ class Output:
         rows = [[a.state, a.kind, a.path, why] for a, why in zip(actions, reasons, strict=True)]
         self.table(title, ["state", "action", "path", "reason"], rows)
 
-    def _plain_items(self, title: str, items: list[tuple[str, str | None]], label: str) -> None:
+    def _plain_items(self, title: str, items: Sequence[tuple[str, str | None]], label: str) -> None:
         """For a log or a pipe, where a fixed-width table runs to hundreds of columns: one item
         per line, its explanation indented below it."""
         self.out.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)

@@ -301,3 +301,19 @@ def test_a_leftover_replaced_after_planning_is_not_moved(ready: Path, dead_pid: 
     assert states[gone] == ("skipped", "it was already gone")
     assert (ready / replaced).is_symlink() and not archived(ready, replaced)
     assert not pid_running(os.getpid())  # our own PID: an earlier process's, never our write
+
+
+def test_reset_all_dry_run_lists_a_leftover_in_the_user_folder_once(
+    cli: Cli, ready: Path, dead_pid: int
+) -> None:
+    rel = leave(ready, f"{USER}/auth_tokens.json", dead_pid)
+    (ready / USER / "accounts").chmod(0o777)  # a repair inside what --all archives
+    run = cli("reset", "--all", "--dry-run", "--json")
+    assert run.code == 0, run.all
+    paths = [action["path"] for action in run.json()["result"]["actions"]]
+    assert paths.count(rel) == 1, paths
+    assert f"{USER}/accounts" in paths  # archived by --all, not also re-moded
+    assert all(
+        not (p.startswith(f"{USER}/accounts/") or p == f"{USER}/accounts") or paths.count(p) == 1
+        for p in paths
+    ), paths

@@ -147,8 +147,7 @@ def run(ctx: Context) -> Result:
     result = Result("reset", dry_run=ctx.args.dry_run)
     with Tree(ctx.paths.root) as tree:
         if ctx.args.dry_run:
-            plan = fresh_start_plan(ctx, tree) if ctx.args.all else Plan()
-            plan.extend(repair_plan(ctx, tree))
+            plan = _dry_run_plan(ctx, tree)
             result.actions, result.checks = plan.planned(), plan.findings
             result.summary = f"dry run: {len(plan.actions)} change(s) planned, nothing changed"
             return result
@@ -172,6 +171,29 @@ def run(ctx: Context) -> Result:
                     f"archived to {archive.run_rel} (undo: `recio-setup reset --undo`)"
                 )
     return _finish(result, "repaired")
+
+
+def _dry_run_plan(ctx: Context, tree: Tree) -> Plan:
+    """What reset would do. With --all, repairs inside what is archived first are left out
+    (they would never happen: the real run plans its repairs after the archiving)."""
+    if not ctx.args.all:
+        return repair_plan(ctx, tree)
+    plan = fresh_start_plan(ctx, tree)
+    archived = [action.path for action in plan.actions]
+    repairs = repair_plan(ctx, tree)
+    for action in repairs.actions:
+        if not any(action.path == gone or action.path.startswith(f"{gone}/") for gone in archived):
+            plan.add(action)
+    plan.findings.extend(repairs.findings)
+    if archived:
+        plan.note(
+            Check(
+                "after archiving",
+                "info",
+                "what was archived is created again empty, as init creates it",
+            )
+        )
+    return plan
 
 
 def remaining_problems(ctx: Context, tree: Tree) -> list[Check]:

@@ -9,8 +9,9 @@ was verified means it is unchanged; any event sends the next lookup back to the 
 
 A watch is set up only where it is exact, else the lookup keeps its stat per call:
 - Linux, with inotify available (other systems keep the stat);
-- an absolute manifest path with no symlink in it: a symlink could be re-pointed, or its target
-  changed, where no watched folder sees it;
+- an absolute manifest path with no symlinked folder in it: a symlink could be re-pointed, or
+  its target changed, where no watched folder sees it (a manifest that is itself a symlink keeps
+  its folder watched but is stat-checked on every lookup);
 - a local filesystem: inotify does not hear changes made on another machine (NFS, SMB, 9p,
   virtiofs, FUSE);
 - REC_MANIFEST_WATCH is not 0, the escape hatch if a filesystem ever misreports;

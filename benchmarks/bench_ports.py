@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.common import Figure, time_call
 from recio_setup import manifest_watch, runtime
-from recio_setup.ports import clear_cache
+from recio_setup.manifest_cache import clear_cache
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "recio_setup" / "templates" / "MASTER_PORT_MANIFEST.json"

@@ -5,30 +5,35 @@ everywhere, but it is a path walk and a result object: about 3 us on a microVM, 
 reference's whole re-read costs about 35 us. On Linux the kernel can tell us instead: inotify
 queues an event before the writer's write(), rename() or chmod() returns, and a zero-timeout
 epoll on that queue answers "anything new?" in a fraction of that. No event since the manifest
-was verified means it is unchanged; any event sends the next lookup back to the stat.
+was verified means it is unchanged; any event sends the next lookup the long way, which re-adds
+every watch (top down, so a folder swapped meanwhile is caught) and re-reads the file.
 
 A watch is set up only where it is exact, else the lookup keeps its stat per call:
 - Linux, with inotify available (other systems keep the stat);
-- an absolute manifest path with no symlinked folder in it: a symlink could be re-pointed, or
-  its target changed, where no watched folder sees it (a manifest that is itself a symlink keeps
-  its folder watched but is stat-checked on every lookup);
+- an absolute, normalised manifest path with no symlinked folder in it: a symlink could be
+  re-pointed, or its target changed, where no watched folder sees it; a manifest that is itself
+  a symlink is stat-checked too;
 - a local filesystem: inotify does not hear changes made on another machine (NFS, SMB, 9p,
   virtiofs, FUSE);
 - REC_MANIFEST_WATCH is not 0, the escape hatch if a filesystem ever misreports;
 - after a few lookups of the same manifest (WATCH_AFTER), so a one-shot script never pays for
   setting it up.
 
-What is watched: the manifest itself (an edit through a hard link elsewhere is still heard), its
-folder (replaced by rename, created, deleted), and every folder above it up to / (renamed, its
-permissions changed). When a watched folder or the file goes away, every watch is rebuilt on the
-next lookup. A forked child starts without watches: it must not read the parent's queue.
-Mounting over a folder of the path is not heard (inotify has no event for it).
+What is watched: the manifest itself (an edit through a hard link elsewhere is heard), its folder
+(replaced by rename, created, deleted), every folder above it up to / (renamed, its permissions
+changed), and /proc/self/mountinfo (a mount or unmount anywhere). A forked child makes its own
+queue: it must not read the parent's. If the queue's descriptors are closed under us (a library
+that closes every descriptor), the next lookup notices and builds a new one.
+Not heard: writes through a shared memory map of the file (no event exists for them). A mount
+event is consumed by the first poll that sees it, so a lookup in another thread in the same few
+microseconds may still answer from before the mount.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,9 +57,6 @@ IN_CREATE = 0x100
 IN_DELETE = 0x200
 IN_DELETE_SELF = 0x400
 IN_MOVE_SELF = 0x800
-IN_UNMOUNT = 0x2000
-IN_Q_OVERFLOW = 0x4000
-IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x1000000
 IN_DONT_FOLLOW = 0x2000000
 IN_MASK_ADD = 0x20000000
@@ -66,14 +68,11 @@ FOLDER_EVENTS = (
     IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 ) | (IN_DELETE_SELF | IN_MOVE_SELF)
 ANCESTOR_EVENTS = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF
-# After these the watches no longer cover the path (or events were lost): rebuild them. Not
-# IN_IGNORED: the kernel sends it when a watch ends, which our own rebuild does, and its other
-# causes come with IN_DELETE_SELF or IN_UNMOUNT.
-WATCHES_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_Q_OVERFLOW
 
 
 class _Inotify:
-    """One inotify queue for the process, with an epoll that says whether it holds events."""
+    """One inotify queue for the process, in an epoll with /proc/self/mountinfo, so one
+    zero-timeout poll says whether anything may have changed."""
 
     def __init__(self) -> None:
         import ctypes  # loaded only here: a CLI run or a one-shot script never pays for it
@@ -82,51 +81,59 @@ class _Inotify:
         libc = ctypes.CDLL(None, use_errno=True)
         self._add_watch = libc.inotify_add_watch
         self._add_watch.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
-        self._rm_watch = libc.inotify_rm_watch
-        self._rm_watch.argtypes = (ctypes.c_int, ctypes.c_int)
         self._get_errno = ctypes.get_errno
         fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self.fd: int = fd
+        self.mounts = -1
         try:
             self._epoll = select.epoll()
             self._epoll.register(fd, select.EPOLLIN)
+            # mountinfo polls as "priority" once per change of the mount table.
+            self.mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+            self._epoll.register(self.mounts, select.EPOLLPRI | select.EPOLLERR)
         except OSError:
-            os.close(fd)
+            self.close()
             raise
         self.poll: Callable[[float, int], list[tuple[int, int]]] = self._epoll.poll
 
-    def add(self, path: str, mask: int) -> int:
-        """Watch path; its watch descriptor (shared with any other watch of the same inode)."""
-        wd: int = self._add_watch(self.fd, os.fsencode(path), mask | IN_MASK_ADD)
-        if wd < 0:
+    def add(self, path: str, mask: int) -> None:
+        if self._add_watch(self.fd, os.fsencode(path), mask | IN_MASK_ADD) < 0:
             code = self._get_errno()
             raise OSError(code, os.strerror(code), path)
-        return wd
 
-    def remove(self, wd: int) -> None:
-        self._rm_watch(self.fd, wd)  # fails harmlessly if the kernel already ended it
+    def intact(self) -> bool:
+        """Our descriptors still are what we opened (not closed, not reused by another file)."""
+        expected = {
+            self.fd: "anon_inode:inotify",
+            self._epoll.fileno(): "anon_inode:[eventpoll]",
+            self.mounts: "/proc/",
+        }
+        try:
+            return all(
+                os.readlink(f"/proc/self/fd/{fd}").startswith(prefix)  # noqa: PTH115
+                for fd, prefix in expected.items()
+            )
+        except (OSError, ValueError):
+            return False
 
-    def drain(self) -> int:
-        """Read every queued event; the union of their masks."""
-        seen = 0
+    def drain(self) -> None:
+        """Read every queued event (all that matters is that there were some)."""
         while True:
             try:
-                chunk = os.read(self.fd, 65536)
+                if not os.read(self.fd, 65536):
+                    return
             except BlockingIOError:
-                return seen
-            if not chunk:
-                return seen
-            # struct inotify_event: int wd; uint32 mask, cookie, len; char name[len]
-            offset = 0
-            while offset + 16 <= len(chunk):
-                seen |= int.from_bytes(chunk[offset + 4 : offset + 8], sys.byteorder)
-                offset += 16 + int.from_bytes(chunk[offset + 12 : offset + 16], sys.byteorder)
+                return
 
     def close(self) -> None:
-        self._epoll.close()
-        os.close(self.fd)
+        with contextlib.suppress(OSError, AttributeError):
+            self._epoll.close()
+        for fd in (self.mounts, self.fd):
+            with contextlib.suppress(OSError):
+                if fd >= 0:
+                    os.close(fd)
 
 
 # -- eligibility ------------------------------------------------------------------------------
@@ -166,8 +173,10 @@ def refusal(path: str, *, platform: str = sys.platform, mountinfo: str | None = 
     given = Path(path)
     if not given.is_absolute():
         return "a relative path means another file after a chdir"
-    # The file itself may be a symlink: it is then stat-checked on every lookup (see prepare).
-    if given.parent.resolve() != Path(os.path.normpath(path)).parent:
+    if os.path.normpath(path) != path:
+        return "the path is not normalised (.. or //)"
+    folder = given.parent.resolve()
+    if folder != given.parent:
         return "a symlink in the path"
     if mountinfo is None:
         try:
@@ -175,100 +184,112 @@ def refusal(path: str, *, platform: str = sys.platform, mountinfo: str | None = 
                 mountinfo = handle.read()
         except OSError:
             return "no /proc/self/mountinfo"
-    kind = filesystem_type(path, mountinfo)
+    kind = filesystem_type(str(folder), mountinfo)
     if kind not in LOCAL_FILESYSTEMS:
         return f"filesystem {kind or 'unknown'} may change without this kernel seeing it"
     return ""
 
 
 # -- state ------------------------------------------------------------------------------------
-# Changed only under ports' lock; read without it by the lookup's fast path, which checks the
-# queue before `verified`, so it never trusts an entry whose event someone else just drained.
-# The queue lives as long as the process (a forked child makes its own): closing it under a
-# lookup running in another thread would fail that lookup.
+# Changed only under manifest_cache's lock; read without it by the lookup's fast path, which
+# polls the queue before reading `verified`: prepare() empties `verified` before it drains, so a
+# lookup never trusts an entry whose event another thread has just taken.
 _inotify: _Inotify | None = None
-_watches: dict[str, list[int]] = {}  # manifest -> the watch descriptors covering it
+_eligible: set[str] = set()  # manifests that passed refusal(): watched once armed
+_armed: set[str] = set()  # manifests whose watches were (re-)added since the last event
 refused: dict[str, str] = {}  # manifest -> why it is not watched (it is stat-checked instead)
 _lookups: dict[str, int] = {}  # stat-checked lookups per manifest, until WATCH_AFTER
 verified: set[str] = set()  # manifests checked since the last event: unchanged while no event
 poll: Callable[[float, int], list[tuple[int, int]]] | None = None  # the queue's epoll, once it runs
+# Queues whose descriptors were closed under us. Kept, never closed: their numbers may now
+# belong to someone else's files.
+_abandoned: list[_Inotify] = []
 
 
 def prepare(path: str) -> bool:
-    """Before `path` is stat-checked: take in queued events, set up its watch when due.
+    """Before `path` is stat-checked: take in whatever happened, and (re-)arm its watches.
 
-    True when the check that follows may mark it verified. Called under ports' lock.
+    Called on every slow lookup, so it assumes something may have changed: it forgets every
+    verification first (an exception anywhere below leaves things safe), drains the queue, and
+    re-adds `path`'s watches. True when the check that follows may mark `path` verified; the
+    caller must then re-read the file, as an event may have left its stamp unchanged.
     """
-    if _inotify is not None and _inotify.poll(0, 1):
-        verified.clear()  # before draining: see the note on ordering above
-        if _inotify.drain() & WATCHES_GONE:
-            unwatch_all()  # each manifest is watched afresh on its next lookup
-    if path in _watches:
-        return _is_plain_file(path)
-    if path in refused:
+    global _inotify, poll
+    if _inotify is not None:
+        verified.clear()
+        _armed.clear()
+        if _inotify.intact():
+            _inotify.drain()
+        else:
+            _abandoned.append(_inotify)
+            _inotify, poll = None, None
+    if path in refused or not _is_eligible(path):
         return False
+    if path not in _armed:
+        if not _arm(path):
+            return False
+        _armed.add(path)
+    return True
+
+
+def _is_eligible(path: str) -> bool:
+    if path in _eligible:
+        return True
     count = _lookups[path] = _lookups.get(path, 0) + 1
     if count < WATCH_AFTER:
         return False
-    return _start_watching(path) and _is_plain_file(path)
-
-
-def _is_plain_file(path: str) -> bool:
-    # The file itself may be a symlink: its target can change where no watch hears it.
-    try:
-        return not Path(path).is_symlink()
-    except OSError:
-        return False
-
-
-def _start_watching(path: str) -> bool:
-    global _inotify, poll
     why = refusal(path)
     if why:
         refused[path] = why
         return False
-    wds: list[int] = []
+    _eligible.add(path)
+    return True
+
+
+def _arm(path: str) -> bool:
+    """Add the watches covering path, from / down: a folder swapped while this runs is caught
+    by the watch already on the level above it. Watches are never removed (the kernel ends them
+    with their inode), so one shared by several manifests is never lost."""
+    global _inotify, poll
+    folders = [str(folder) for folder in reversed(Path(path).parents)]
     try:
         if _inotify is None:
             _inotify = _Inotify()
             poll = _inotify.poll
-        wds.append(_inotify.add(path, FILE_EVENTS | IN_DONT_FOLLOW))
-        folder, *ancestors = Path(path).parents
-        wds.append(_inotify.add(str(folder), FOLDER_EVENTS | IN_ONLYDIR))
-        wds.extend(_inotify.add(str(above), ANCESTOR_EVENTS | IN_ONLYDIR) for above in ancestors)
-    except (OSError, AttributeError) as exc:
-        _remove(wds)
-        if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-            refused[path] = f"inotify: {exc}"  # no inotify here, or out of watches or queues
-        return False  # (a missing manifest is watched on a later lookup, once it is back)
-    _watches[path] = wds
+        for folder in folders[:-1]:
+            _inotify.add(folder, ANCESTOR_EVENTS | IN_ONLYDIR)
+        _inotify.add(folders[-1], FOLDER_EVENTS | IN_ONLYDIR)
+        return _watch_file(_inotify, path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False  # a folder is missing: stat-checked now, armed on a later lookup
+    except (OSError, AttributeError) as exc:  # no inotify, out of watches or queues
+        refused[path] = f"inotify: {exc}"
+        return False
+
+
+def _watch_file(queue: _Inotify, path: str) -> bool:
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            refused[path] = "the manifest is a symlink: its target can change unheard"
+            return False
+        queue.add(path, FILE_EVENTS | IN_DONT_FOLLOW)
+    except FileNotFoundError:
+        pass  # its folder is watched, so its return is heard; the stat reports it missing
     return True
-
-
-def _remove(wds: list[int]) -> None:
-    if _inotify is not None:
-        for wd in wds:
-            _inotify.remove(wd)
-
-
-def unwatch_all() -> None:
-    """End every watch; each manifest is watched again on its next lookup. Counts are kept."""
-    verified.clear()
-    for wds in _watches.values():
-        _remove(wds)
-    _watches.clear()
 
 
 def reset() -> None:
     """Back to a fresh process, but for the queue itself (tests; clear_cache)."""
-    unwatch_all()
+    verified.clear()
+    _armed.clear()
+    _eligible.clear()
     refused.clear()
     _lookups.clear()
 
 
 def status(path: str) -> str:
     """ "watched", "counting" or the reason it is not watched: for tests and benchmarks."""
-    if path in _watches:
+    if path in _eligible and path not in refused:
         return "watched"
     return refused.get(path, "counting")
 
@@ -279,10 +300,9 @@ def _after_fork_in_child() -> None:
     global _inotify, poll
     poll = None
     verified.clear()
-    _watches.clear()
+    _armed.clear()
     if _inotify is not None:
-        with contextlib.suppress(OSError):
-            _inotify.close()
+        _inotify.close()
         _inotify = None
 
 

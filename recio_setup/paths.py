@@ -117,7 +117,16 @@ def resolve_project_root(explicit: str | os.PathLike[str] | None = None) -> Path
     from_env = os.environ.get(ROOT_ENV)
     if from_env:
         return Path(from_env).expanduser().absolute()
-    found = _manifest_ancestor(Path.cwd()) or _package_checkout()
+    try:
+        cwd: Path | None = Path.cwd()
+    except OSError:  # the working folder was deleted: the checkout is next in the order
+        cwd = None
+    return root_from_folder(cwd)
+
+
+def root_from_folder(start: Path | None) -> Path:
+    """The nearest folder from `start` up that holds the manifest, else the checkout."""
+    found = (_manifest_ancestor(start) if start is not None else None) or _package_checkout()
     if found is None:
         raise UsageError(
             "cannot tell which folder is the REC.IO project",

@@ -3,22 +3,18 @@
 The manifest (backend/core/config/MASTER_PORT_MANIFEST.json) is the single source of truth for
 ports. Unlike the REC.IO v2 code this replaces, nothing here ever answers with a default port: an
 unknown service raises UnknownServiceError, and a manifest that is missing or broken raises
-ManifestError naming the file and each problem. Parsing happens again only when the file's
-(mtime_ns, size, inode, device, ctime_ns) changes. A lookup costs one stat(), or on Linux, once
-a process looks up often, one zero-timeout epoll on an inotify queue (see manifest_watch).
+ManifestError naming the file and each problem. The cached lookup that get_port uses is in
+manifest_cache.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recio_setup import manifest_watch
 from recio_setup.errors import RecioError
 from recio_setup.manifest_rules import DEFAULT_AVOID, DEFAULT_RANGES, GROUPS, Problem, validate
 
@@ -30,10 +26,7 @@ __all__ = [
     "Problem",
     "Service",
     "UnknownServiceError",
-    "cached_manifest",
-    "clear_cache",
     "load_manifest",
-    "lookup_port",
     "parse_manifest",
 ]
 
@@ -142,107 +135,18 @@ def parse_manifest(data: bytes | str, path: Path | str) -> Manifest:
     return Manifest(Path(path), services, checked.ranges, checked.avoid, checked.problems)
 
 
-def load_manifest(path: Path) -> Manifest:
+def read_manifest_bytes(path: Path | str) -> bytes:
+    """The file's bytes, or the ManifestError that says why they cannot be had."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise ManifestMissing(path) from None
     except IsADirectoryError:
         raise ManifestError(path, "is a folder, not a file") from None
     except OSError as exc:
         raise ManifestError(path, f"cannot be read: {exc.strerror}") from None
-    return parse_manifest(data, path)
 
 
-# -- the cache ------------------------------------------------------------------------------
-# path -> (stamp, manifest). The inode and device are in the stamp because an editor or a
-# deploy may replace the file by rename with the same size and a preserved mtime; the ctime
-# because an in-place edit of the same size may be followed by restoring the mtime (the kernel
-# sets ctime on every change, and no call sets it back).
-Stamp = tuple[int, int, int, int, int]
-_cache: dict[str, tuple[Stamp, Manifest]] = {}
-_lock = threading.Lock()
-
-
-def _stamp(path: str) -> Stamp:
-    try:
-        st = os.stat(path)  # noqa: PTH116 (no Path object per lookup: this is the hot path)
-    except FileNotFoundError:
-        raise ManifestMissing(path) from None
-    except OSError as exc:
-        raise ManifestError(path, f"cannot be read: {exc.strerror}") from None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev, st.st_ctime_ns)
-
-
-def _checked(path: str) -> Manifest:
-    """The manifest at path after a stat: re-parsed only if its stamp changed; must be valid."""
-    with _lock:
-        watching = manifest_watch.prepare(path)  # before the stat: a later edit queues an event
-        stamp = _stamp(path)
-        hit = _cache.get(path)
-        if hit is None or hit[0] != stamp:
-            # The stamp was taken before reading: if the file changes while it is read, the
-            # next call sees a newer stamp (and an event) and reads it again.
-            hit = (stamp, load_manifest(Path(path)))
-            _cache[path] = hit
-        manifest = hit[1].require_ok()
-        if watching:
-            manifest_watch.verified.add(path)
-        return manifest
-
-
-def cached_manifest(path: Path | str) -> Manifest:
-    """The manifest at path, parsed once per version of the file; must be valid."""
-    key = os.fspath(path)
-    poll = manifest_watch.poll
-    # The queue is asked before `verified`: an entry is trusted only if no event is waiting.
-    if poll is not None and not poll(0, 1) and key in manifest_watch.verified:
-        hit = _cache.get(key)
-        if hit is not None:
-            return hit[1]
-    return _checked(key)
-
-
-def lookup_port(path: str, name: str) -> int:
-    """get_port's hot path: while the manifest is unchanged, one epoll (or one stat where a watch
-    cannot be exact) and two dict lookups. Anything unusual (a changed, missing or invalid file,
-    an unknown name) goes the long way, which raises the right error."""
-    poll = manifest_watch.poll
-    if poll is not None and not poll(0, 1) and path in manifest_watch.verified:
-        hit = _cache.get(path)  # (clear_cache may run in another thread)
-        manifest: Manifest | None = hit[1] if hit is not None else None
-    elif path in manifest_watch.refused:
-        manifest = _unchanged_by_stat(path)
-    else:
-        manifest = None
-    if manifest is not None:
-        service = manifest.services.get(name)
-        if service is not None:
-            return service.port
-    return _checked(path).port(name)
-
-
-def _unchanged_by_stat(path: str) -> Manifest | None:
-    """The cached manifest if a stat shows the file unchanged and it is valid; no lock taken."""
-    try:
-        st = os.stat(path)  # noqa: PTH116 (hot path)
-    except OSError:
-        return None
-    hit = _cache.get(path)
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev, st.st_ctime_ns)
-    return hit[1] if hit is not None and hit[0] == stamp and not hit[1].problems else None
-
-
-def clear_cache() -> None:
-    with _lock:
-        manifest_watch.reset()  # first: a lookup must not trust an entry about to go
-        _cache.clear()
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()  # another thread may have held it at the fork
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def load_manifest(path: Path) -> Manifest:
+    return parse_manifest(read_manifest_bytes(path), path)

@@ -18,6 +18,7 @@ from pathlib import Path, PurePath
 from typing import Any, TypeAlias
 
 from recio_setup.errors import RecioError
+from recio_setup.manifest_cache import cached_manifest, lookup_port
 from recio_setup.paths import (
     DEFAULT_USER,
     MANIFEST_REL,
@@ -25,9 +26,9 @@ from recio_setup.paths import (
     USER_ENV,
     Paths,
     resolve_project_root,
+    root_from_folder,
     validate_user,
 )
-from recio_setup.ports import cached_manifest, lookup_port
 
 Root: TypeAlias = "str | os.PathLike[str] | None"
 
@@ -41,8 +42,10 @@ _env_paths: dict[bytes, str] = {}  # REC_PROJECT_ROOT's raw value
 _cwd_paths: dict[bytes, str] = {}  # the working folder
 
 # os.environ.get of an unset variable raises and catches a KeyError inside (~1.3 us, more than
-# the whole lookup), so get_port reads the bytes mapping os.environ keeps in sync, where it has one.
+# the whole lookup), so get_port reads the bytes mapping os.environ keeps in sync, where it has
+# one, and as long as os.environ is still the mapping it was at import.
 _ROOT_ENV_KEY = os.fsencode(ROOT_ENV)
+_environ_at_import = os.environ
 _environ_bytes = getattr(os.environ, "_data", None)
 
 
@@ -51,7 +54,7 @@ def _root_env_slow(key: bytes) -> bytes | None:
     return os.fsencode(text) if text else None
 
 
-_root_env_raw = _environ_bytes.get if isinstance(_environ_bytes, dict) else _root_env_slow
+_root_env_fast = _environ_bytes.get if isinstance(_environ_bytes, dict) else _root_env_slow
 
 
 def _root(root: Root) -> Path:
@@ -61,28 +64,40 @@ def _root(root: Root) -> Path:
 def _manifest_path(root: Root) -> str:
     if root:
         path = _explicit_paths.get(root) if isinstance(root, (str, PurePath)) else None
-        return path or _remember(_explicit_paths, root, root, given=os.fspath(root))
-    from_env = _root_env_raw(_ROOT_ENV_KEY)
+        return path or _remember(_explicit_paths, root, os.fspath(root))
+    if os.environ is _environ_at_import:
+        from_env = _root_env_fast(_ROOT_ENV_KEY)
+    else:  # someone rebound os.environ
+        from_env = _root_env_slow(_ROOT_ENV_KEY)
     if from_env:
         path = _env_paths.get(from_env)
-        return path or _remember(_env_paths, from_env, None, given=os.fsdecode(from_env))
+        return path or _remember(_env_paths, from_env, os.fsdecode(from_env))
     try:
         cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
-    except OSError:  # the working folder was deleted
-        return str(resolve_project_root() / MANIFEST_REL)
-    return _cwd_paths.get(cwd) or _remember(_cwd_paths, cwd, None, given=None)
+    except OSError:  # the working folder was deleted: the checkout is next in the order
+        return str(root_from_folder(None) / MANIFEST_REL)
+    return _cwd_paths.get(cwd) or _from_working_folder(cwd)
 
 
-def _remember(cache: dict[Any, str], key: object, root: Root, *, given: str | None) -> str:
-    """Resolve the manifest's path; keep it under `key` when that cannot change meaning."""
-    found = resolve_project_root(root)
-    path = found / MANIFEST_REL
-    # A root that was given is kept when absolute (it resolved to itself); what the walk up
-    # from the working folder found is kept once the manifest is there.
-    keep = found == Path(given) if given is not None else path.is_file()
-    if keep and isinstance(key, (str, bytes, PurePath)):
-        cache[key] = str(path)
-    return str(path)
+def _from_working_folder(cwd: bytes) -> str:
+    """The manifest found from this working folder up. Kept only when it is in the working
+    folder itself: one found higher up would hide a manifest installed later in between. The
+    key is resolved, not Path.cwd(): another thread may have changed folder meanwhile."""
+    start = Path(os.fsdecode(cwd))
+    if (start / MANIFEST_REL).is_file():
+        _cwd_paths[cwd] = str(start / MANIFEST_REL)
+        return _cwd_paths[cwd]
+    return str(root_from_folder(start) / MANIFEST_REL)
+
+
+def _remember(cache: dict[Any, str], key: object, given: str) -> str:
+    """The manifest under a given root; kept under `key` when the root is absolute (it then
+    resolves to itself): a relative one means another folder after a chdir."""
+    found = resolve_project_root(given)
+    path = str(found / MANIFEST_REL)
+    if found == Path(given) and isinstance(key, (str, bytes, PurePath)):
+        cache[key] = path
+    return path
 
 
 def clear_caches() -> None:

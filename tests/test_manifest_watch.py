@@ -14,13 +14,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from recio_setup import manifest_watch
+from recio_setup.manifest_cache import clear_cache, lookup_port
 from recio_setup.manifest_watch import WATCH_AFTER, WATCH_ENV, filesystem_type, refusal, status
-from recio_setup.ports import ManifestError, ManifestMissing, clear_cache, lookup_port
+from recio_setup.ports import ManifestError, ManifestMissing
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
@@ -151,7 +153,10 @@ def test_manifest_replaced_by_a_symlink_is_followed_by_stat(manifest: Path, mode
     link.symlink_to(target)
     os.replace(link, manifest)
     assert port(manifest) == 3011
-    warm(manifest, mode, expected=3011)
+    for _ in range(WATCH_AFTER + 1):
+        assert port(manifest) == 3011
+    if mode == "watch":
+        assert status(str(manifest)).startswith("the manifest is a symlink")
     target.write_text(manifest_text(3012))  # no watched folder hears this: the stat must
     assert port(manifest) == 3012
 
@@ -290,3 +295,151 @@ def test_a_watched_lookup_makes_no_stat(manifest: Path, monkeypatch: pytest.Monk
     manifest.write_text(manifest_text(3015))
     assert port(manifest) == 3015
     assert manifest_watch.poll is not None
+
+
+# -- found by review: each of these gave a stale port or a hang before --------------------------
+ROOT_ON_LINUX = LINUX and os.geteuid() == 0
+
+
+@contextmanager
+def mounted(*args: str) -> Iterator[None]:
+    target = args[-1]
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", target], check=True)
+
+
+@pytest.mark.skipif(not ROOT_ON_LINUX, reason="needs root on Linux to mount ramfs")
+def test_a_same_size_edit_in_the_same_timestamp_tick_is_seen(tmp_path: Path, mode: str) -> None:
+    # ramfs keeps coarse timestamps: an edit right after a read keeps the whole stat stamp.
+    mount_point = tmp_path / "ramfs"
+    mount_point.mkdir()
+    with mounted("-t", "ramfs", "ramfs", str(mount_point)):
+        manifest = mount_point / "p" / MANIFEST_REL
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text(manifest_text(3000))
+        warm(manifest, mode)
+        stale = []
+        for value in range(3001, 3201):
+            port(manifest)  # read, then edit within the same tick
+            with manifest.open("r+") as handle:
+                handle.write(manifest_text(value))
+            if port(manifest) != value:
+                stale.append(value)
+        assert not stale, f"{len(stale)} of 200 edits unseen"
+
+
+@pytest.mark.skipif(not ROOT_ON_LINUX, reason="needs root on Linux to bind-mount")
+def test_a_bind_mount_over_the_config_folder_is_seen(manifest: Path, mode: str) -> None:
+    other = manifest.parents[3] / "other-config"
+    other.mkdir()
+    (other / manifest.name).write_text(manifest_text(3999))
+    warm(manifest, mode)
+    with mounted("--bind", str(other), str(manifest.parent)):
+        assert port(manifest) == 3999
+    assert port(manifest) == 3000
+
+
+def test_an_edit_through_a_surviving_hard_link_after_a_switch(manifest: Path, mode: str) -> None:
+    # A release farm: the manifest is a hard link into releases/N, switched like `ln -f`.
+    releases = manifest.parents[3] / "releases"
+    for number in (1, 2):
+        (releases / str(number)).mkdir(parents=True)
+        (releases / str(number) / "manifest.json").write_text(manifest_text(3000 + number))
+    os.link(releases / "1" / "manifest.json", manifest.with_name("switch.tmp"))
+    os.replace(manifest.with_name("switch.tmp"), manifest)
+    warm(manifest, mode, expected=3001)
+    os.link(releases / "2" / "manifest.json", manifest.with_name("switch.tmp"))
+    os.replace(manifest.with_name("switch.tmp"), manifest)
+    assert port(manifest) == 3002
+    with (releases / "2" / "manifest.json").open("r+") as handle:  # a hot fix, in place
+        handle.write(manifest_text(3003))
+    assert port(manifest) == 3003
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_an_exception_inside_a_lookup_loses_no_edit(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A signal handler that raises (a timeout, Ctrl-C) may interrupt a lookup anywhere.
+    clear_cache()
+    warm(manifest, "watch")
+    manifest.write_text(manifest_text(3004))
+    queue = manifest_watch._inotify
+    assert queue is not None
+    real_drain = queue.drain
+
+    def interrupted() -> None:
+        real_drain()  # the events are taken ...
+        raise KeyboardInterrupt  # ... and the lookup dies before using them
+
+    monkeypatch.setattr(queue, "drain", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        port(manifest)
+    monkeypatch.undo()
+    assert port(manifest) == 3004
+
+
+def test_a_signal_handler_may_look_up_during_a_lookup(manifest: Path) -> None:
+    # The handler runs on the thread that is inside the slow path: a plain lock hung here.
+    code = f"""
+import os, signal, sys, time
+from recio_setup.manifest_cache import lookup_port
+path, text = {str(manifest)!r}, {manifest_text(3000)!r}
+seen = []
+signal.signal(signal.SIGALRM, lambda *_: seen.append(lookup_port(path, "main_app")))
+signal.setitimer(signal.ITIMER_REAL, 0.003, 0.003)
+end = time.monotonic() + 1.5
+while time.monotonic() < end:
+    with open(path + ".new", "w") as handle:
+        handle.write(text)
+    os.replace(path + ".new", path)  # an event, so the next lookup takes the slow path
+    lookup_port(path, "main_app")
+signal.setitimer(signal.ITIMER_REAL, 0)
+print(len(seen))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 0
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_descriptors_closed_under_the_library_are_noticed(manifest: Path) -> None:
+    # As a daemonising library does: close every descriptor, then open a log (reusing them).
+    clear_cache()
+    warm(manifest, "watch")
+    queue = manifest_watch._inotify
+    assert queue is not None
+    os.close(queue.fd)
+    os.close(queue._epoll.fileno())
+    os.close(queue.mounts)
+    log = os.open(manifest.parents[3] / "service.log", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        manifest.write_text(manifest_text(3005))
+        assert port(manifest) == 3005
+        assert os.fstat(log).st_size == 0  # nothing was read from or written to the log
+        warm(manifest, "watch", expected=3005)  # and a new queue watches it
+        manifest.write_text(manifest_text(3006))
+        assert port(manifest) == 3006
+    finally:
+        os.close(log)
+
+
+def test_a_path_with_dot_dot_is_not_watched(tmp_path: Path, mode: str) -> None:
+    real = tmp_path.resolve() / "p"
+    (real / MANIFEST_REL).parent.mkdir(parents=True)
+    (real / MANIFEST_REL).write_text(manifest_text(3000))
+    (tmp_path / "x").mkdir()
+    dotted = f"{tmp_path.resolve()}/x/../p/{MANIFEST_REL}"
+    for _ in range(WATCH_AFTER + 1):
+        assert lookup_port(dotted, "main_app") == 3000
+    if mode == "watch":
+        assert status(dotted).startswith("the path is not normalised")
+    (real / MANIFEST_REL).write_text(manifest_text(3007))
+    assert lookup_port(dotted, "main_app") == 3007

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from recio_setup.errors import RecioError
+from recio_setup.manifest_cache import cached_manifest, clear_cache
 from recio_setup.ports import (
     ManifestError,
     ManifestMissing,
     UnknownServiceError,
-    cached_manifest,
-    clear_cache,
     load_manifest,
     parse_manifest,
 )

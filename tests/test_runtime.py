@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 import recio_setup
 from recio_setup import runtime
 from recio_setup.errors import UsageError
-from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError, clear_cache
+from recio_setup.manifest_cache import clear_cache
+from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
@@ -224,3 +226,57 @@ def test_get_port_follows_each_way_of_naming_the_root_between_calls(
     assert runtime.get_port("main_app", root=roots[3003]) == 3003
     assert runtime.get_port("main_app", root=str(roots[3001])) == 3001
     assert runtime.get_port("main_app") == 3004
+
+
+def test_a_manifest_installed_later_nearer_the_working_folder_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = tmp_path / "outer"
+    inner = outer / "sub" / "inner"
+    work = inner / "work"
+    work.mkdir(parents=True)
+    install_manifest(outer, main_app=3000)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("REC_PROJECT_ROOT", raising=False)
+    assert runtime.get_port("main_app") == 3000
+    install_manifest(inner, main_app=3555)
+    assert runtime.get_port("main_app") == 3555
+    assert runtime.get_project_root() == str(inner)
+
+
+def test_the_working_folder_is_resolved_as_named_not_as_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another thread may chdir between reading the working folder and resolving it.
+    first, second = tmp_path / "a", tmp_path / "b"
+    install_manifest(first, main_app=3001)
+    install_manifest(second, main_app=3002)
+    monkeypatch.chdir(first)
+    assert runtime._from_working_folder(bytes(second)).startswith(str(second))
+    monkeypatch.chdir(second)
+    assert runtime.get_port("main_app") == 3002
+
+
+def test_a_deleted_working_folder_falls_back_to_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    monkeypatch.delenv("REC_PROJECT_ROOT", raising=False)
+    gone.rmdir()
+    assert runtime.get_project_root() == str(REPO)
+    try:  # the checkout's own manifest, if it was set up, else an error naming it
+        assert isinstance(runtime.get_port("main_app"), int)
+    except ManifestError as exc:
+        assert str(REPO) in str(exc)
+
+
+def test_a_rebound_os_environ_is_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    install_manifest(first, main_app=3001)
+    install_manifest(second, main_app=3002)
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(first))
+    assert runtime.get_port("main_app") == 3001
+    monkeypatch.setattr(os, "environ", {**os.environ, "REC_PROJECT_ROOT": str(second)})
+    assert runtime.get_port("main_app") == 3002

@@ -5,9 +5,9 @@ Two ways to know the cached copy is current (manifest_watch decides which applie
   Any event sends the next lookup here, which re-reads the bytes: a stamp can miss an edit.
 - stat-checked (everywhere else): the file's stamp (mtime, size, inode, device, ctime) is the
   one that was read. A stamp is trusted only once the file is "settled", i.e. read at least
-  RACY_NS after its last change: on a filesystem with coarse timestamps (ext3, HFS+, FAT, or
-  ext4 before Linux 6.13), a same-size edit in the same tick as the read keeps the stamp, so
-  until then each lookup compares the bytes again (git's "racy" rule).
+  RACY_NS after its last change (its ctime): on a filesystem with coarse timestamps (ext3,
+  HFS+, FAT, or ext4 before Linux 6.13), a same-size edit in the same tick as the read keeps
+  the stamp, so until then each lookup compares the bytes again (git's "racy" rule).
 The bytes are parsed again only when they differ from the cached ones.
 """
 
@@ -83,7 +83,9 @@ def _read(path: str, stamp: Stamp, now: int, previous: _Entry | None) -> _Entry:
     data = read_manifest_bytes(path)
     same = previous is not None and previous.data == data
     manifest = previous.manifest if same and previous else parse_manifest(data, path)
-    settled = now - max(stamp[0], stamp[4]) >= RACY_NS
+    # ctime, not mtime: anyone may set the mtime back, but any change sets the ctime to the
+    # current time, so once the clock is past the cached ctime's tick, no change can keep it.
+    settled = now - stamp[4] >= RACY_NS
     return _Entry(stamp, manifest, data, settled)
 
 

@@ -64,15 +64,22 @@ def _checked(path: str) -> Manifest:
     """The long way: stat, re-read if needed, parse if the bytes changed; must be valid."""
     with _lock:
         # Before the stat: an edit from here on queues an event that the next lookup sees.
-        watched = manifest_watch.prepare(path)
+        how = manifest_watch.prepare(path)
+        hit = _cache.get(path)
+        if how == "verified" and hit is not None:
+            return hit.manifest
+        generation = manifest_watch.generation
         now = time.time_ns()
         stamp = _stat(path)
-        hit = _cache.get(path)
-        if hit is None or hit.stamp != stamp or not hit.settled or watched:
+        if hit is None or hit.stamp != stamp or not hit.settled or how == "check":
             hit = _read(path, stamp, now, hit)
+            # A lookup nested in this one (a signal handler) may have taken newer news and
+            # stored a newer copy meanwhile: then this one is kept neither cached nor trusted.
+            if manifest_watch.generation != generation:
+                return hit.manifest.require_ok()
             _cache[path] = hit
         manifest = hit.manifest.require_ok()
-        if watched:
+        if how == "check" and manifest_watch.generation == generation:
             manifest_watch.verified.add(path)
         return manifest
 
@@ -102,12 +109,30 @@ def _unchanged_by_stat(path: str) -> Manifest | None:
 
 
 def _quiet() -> bool:
-    """No event since the last check (asked before `verified`, see manifest_watch)."""
+    """Nothing happened since the last check: the epoll answered with its canary alone.
+
+    Asked before `verified` (see manifest_watch). A poll that was not quiet may have consumed
+    the one-shot mount event, so the `finally` tells manifest_watch even if a signal handler
+    raises right after the poll returns."""
     poll = manifest_watch.poll
-    try:
-        return poll is not None and not poll(0, 1)
-    except OSError:  # our descriptor was closed under us: prepare() rebuilds the queue
+    if poll is None:
         return False
+    answer = None
+    quiet = False
+    try:
+        answer = poll(0, 3)
+        quiet = answer == manifest_watch.quiet_answer
+    except OSError:  # our descriptor was closed under us: prepare() builds a new queue
+        pass
+    finally:
+        # No call before the clears (`in` is an operator): a signal handler that raises runs
+        # only at a call or a loop, and must not skip them.
+        news = manifest_watch.mount_news
+        if not quiet and (answer is None or news[0] in answer or news[1] in answer):
+            manifest_watch.verified.clear()
+            manifest_watch.armed.clear()
+            manifest_watch.after_mount_news()
+    return quiet
 
 
 def cached_manifest(path: os.PathLike[str] | str) -> Manifest:
@@ -128,13 +153,8 @@ def lookup_port(path: str, name: str) -> int:
     """get_port's hot path: while the manifest is unchanged, one epoll (or one stat where a watch
     cannot be exact) and two dict lookups. Anything unusual (a changed, missing or invalid file,
     an unknown name) goes the long way, which raises the right error."""
-    poll = manifest_watch.poll
-    try:
-        quiet = poll is not None and not poll(0, 1)
-    except OSError:  # our descriptor was closed under us: prepare() rebuilds the queue
-        quiet = False
     manifest: Manifest | None = None
-    if quiet and path in manifest_watch.verified:
+    if _quiet() and path in manifest_watch.verified:
         hit = _cache.get(path)
         manifest = hit.manifest if hit is not None else None
     elif path in manifest_watch.refused:

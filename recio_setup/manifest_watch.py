@@ -1,235 +1,166 @@
 """Know, without a stat(), that the port manifest has not changed since it was last checked.
 
 get_port must see an edit of the manifest on the very next call. A stat() per call does that
-everywhere, but it is a path walk and a result object: about 3 us on a microVM, where the
-reference's whole re-read costs about 35 us. On Linux the kernel can tell us instead: inotify
-queues an event before the writer's write(), rename() or chmod() returns, and a zero-timeout
-epoll on that queue answers "anything new?" in a fraction of that. No event since the manifest
-was verified means it is unchanged; any event sends the next lookup the long way, which re-adds
-every watch (top down, so a folder swapped meanwhile is caught) and re-reads the file.
+everywhere, but costs about 3 us on a microVM, where the reference's whole re-read costs about
+35 us. On Linux the kernel can tell us instead: inotify queues an event before the writer's
+write(), rename() or chmod() returns, and one zero-timeout epoll (inotify_queue) answers
+"anything new?". Quiet means every verified manifest is unchanged. Otherwise the next lookup
+takes the long way (prepare): it reads the events, and if one concerns a manifest (the file, its
+name in its folder, a folder on its path itself, a lost event, a mount), re-adds its watches
+from / down and re-reads the file. Events about other files beside it cost no re-read; if they
+never stop (NOISY_AFTER), watching is given up for the stat.
 
-A watch is set up only where it is exact, else the lookup keeps its stat per call:
-- Linux, with inotify available (other systems keep the stat);
-- an absolute, normalised manifest path with no symlinked folder in it: a symlink could be
-  re-pointed, or its target changed, where no watched folder sees it; a manifest that is itself
-  a symlink is stat-checked too;
-- a local filesystem: inotify does not hear changes made on another machine (NFS, SMB, 9p,
-  virtiofs, FUSE);
-- REC_MANIFEST_WATCH is not 0, the escape hatch if a filesystem ever misreports;
-- after a few lookups of the same manifest (WATCH_AFTER), so a one-shot script never pays for
-  setting it up.
+watch_eligibility decides where a watch is exact; elsewhere, and for a manifest that is itself a
+symlink, each lookup is a lock-free stat. A watch is set up only after WATCH_AFTER lookups, so a
+one-shot script never loads ctypes. A forked child makes its own queue (reading the parent's
+would steal its events). Descriptors closed under us (a library that closes every descriptor)
+are noticed by the epoll's canary, and a new queue is built without touching the old numbers.
 
-What is watched: the manifest itself (an edit through a hard link elsewhere is heard), its folder
-(replaced by rename, created, deleted), every folder above it up to / (renamed, its permissions
-changed), and /proc/self/mountinfo (a mount or unmount anywhere). A forked child makes its own
-queue: it must not read the parent's. If the queue's descriptors are closed under us (a library
-that closes every descriptor), the next lookup notices and builds a new one.
-Not heard: writes through a shared memory map of the file (no event exists for them). A mount
-event is consumed by the first poll that sees it, so a lookup in another thread in the same few
-microseconds may still answer from before the mount.
+Known limits: writes through a shared memory map are not heard (no event exists for them); a
+change of mount namespace after the queue exists is not heard; only closing our inotify
+descriptor while leaving its epoll open goes unnoticed.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-WATCH_ENV = "REC_MANIFEST_WATCH"
-WATCH_AFTER = 8  # lookups of a manifest before it is worth a watch (ctypes costs ~4 ms to load)
-
-# Filesystems whose every change goes through this kernel, so inotify hears all of them.
-LOCAL_FILESYSTEMS = frozenset(
-    {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "jfs", "bcachefs", "reiserfs"}
-    | {"tmpfs", "ramfs", "overlay"}
+from recio_setup.inotify_constants import (
+    ANCESTOR_EVENTS,
+    FILE_EVENTS,
+    FOLDER_EVENTS,
+    IN_DONT_FOLLOW,
+    IN_IGNORED,
+    IN_ONLYDIR,
 )
+from recio_setup.watch_eligibility import refusal
 
-# <sys/inotify.h>
-IN_MODIFY = 0x2
-IN_ATTRIB = 0x4
-IN_CLOSE_WRITE = 0x8
-IN_MOVED_FROM = 0x40
-IN_MOVED_TO = 0x80
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-IN_DELETE_SELF = 0x400
-IN_MOVE_SELF = 0x800
-IN_ONLYDIR = 0x1000000
-IN_DONT_FOLLOW = 0x2000000
-IN_MASK_ADD = 0x20000000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
+if TYPE_CHECKING:
+    from recio_setup.inotify_queue import Event, Queue
 
-FILE_EVENTS = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF
-FOLDER_EVENTS = (
-    IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-) | (IN_DELETE_SELF | IN_MOVE_SELF)
-ANCESTOR_EVENTS = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF
-
-
-class _Inotify:
-    """One inotify queue for the process, in an epoll with /proc/self/mountinfo, so one
-    zero-timeout poll says whether anything may have changed."""
-
-    def __init__(self) -> None:
-        import ctypes  # loaded only here: a CLI run or a one-shot script never pays for it
-        import select
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        self._add_watch = libc.inotify_add_watch
-        self._add_watch.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
-        self._get_errno = ctypes.get_errno
-        fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        self.fd: int = fd
-        self.mounts = -1
-        try:
-            self._epoll = select.epoll()
-            self._epoll.register(fd, select.EPOLLIN)
-            # mountinfo polls as "priority" once per change of the mount table.
-            self.mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
-            self._epoll.register(self.mounts, select.EPOLLPRI | select.EPOLLERR)
-        except OSError:
-            self.close()
-            raise
-        self.poll: Callable[[float, int], list[tuple[int, int]]] = self._epoll.poll
-
-    def add(self, path: str, mask: int) -> None:
-        if self._add_watch(self.fd, os.fsencode(path), mask | IN_MASK_ADD) < 0:
-            code = self._get_errno()
-            raise OSError(code, os.strerror(code), path)
-
-    def intact(self) -> bool:
-        """Our descriptors still are what we opened (not closed, not reused by another file)."""
-        expected = {
-            self.fd: "anon_inode:inotify",
-            self._epoll.fileno(): "anon_inode:[eventpoll]",
-            self.mounts: "/proc/",
-        }
-        try:
-            return all(
-                os.readlink(f"/proc/self/fd/{fd}").startswith(prefix)  # noqa: PTH115
-                for fd, prefix in expected.items()
-            )
-        except (OSError, ValueError):
-            return False
-
-    def drain(self) -> None:
-        """Read every queued event (all that matters is that there were some)."""
-        while True:
-            try:
-                if not os.read(self.fd, 65536):
-                    return
-            except BlockingIOError:
-                return
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            self._epoll.close()
-        for fd in (self.mounts, self.fd):
-            with contextlib.suppress(OSError):
-                if fd >= 0:
-                    os.close(fd)
-
-
-# -- eligibility ------------------------------------------------------------------------------
-def _unescape_mount_point(text: str) -> str:
-    # /proc/self/mountinfo writes space, tab, newline and backslash as \040 \011 \012 \134.
-    parts = text.split("\\")
-    out = [parts[0]]
-    for part in parts[1:]:
-        if len(part) >= 3 and part[:3].isdigit():
-            out.append(chr(int(part[:3], 8)) + part[3:])
-        else:
-            out.append("\\" + part)
-    return "".join(out)
-
-
-def filesystem_type(path: str, mountinfo: str) -> str | None:
-    """The type of the filesystem holding absolute `path`, per mountinfo's text."""
-    best, best_type = "", None
-    for line in mountinfo.splitlines():
-        fields, _, rest = line.partition(" - ")
-        parts = fields.split()
-        if len(parts) < 5 or not rest:
-            continue
-        mount_point = _unescape_mount_point(parts[4])
-        inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):  # the last of equal mounts is on top
-            best, best_type = mount_point, rest.split()[0]
-    return best_type
-
-
-def refusal(path: str, *, platform: str = sys.platform, mountinfo: str | None = None) -> str:
-    """Why `path` cannot be watched exactly, or "" when it can."""
-    if not platform.startswith("linux"):
-        return "not Linux"
-    if os.environ.get(WATCH_ENV, "").strip().lower() in ("0", "off", "no", "false"):
-        return f"{WATCH_ENV} turns it off"
-    given = Path(path)
-    if not given.is_absolute():
-        return "a relative path means another file after a chdir"
-    if os.path.normpath(path) != path:
-        return "the path is not normalised (.. or //)"
-    folder = given.parent.resolve()
-    if folder != given.parent:
-        return "a symlink in the path"
-    if mountinfo is None:
-        try:
-            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
-                mountinfo = handle.read()
-        except OSError:
-            return "no /proc/self/mountinfo"
-    kind = filesystem_type(str(folder), mountinfo)
-    if kind not in LOCAL_FILESYSTEMS:
-        return f"filesystem {kind or 'unknown'} may change without this kernel seeing it"
-    return ""
+WATCH_AFTER = 8  # lookups of a manifest before it is worth a watch (ctypes costs ~4 ms to load)
 
 
 # -- state ------------------------------------------------------------------------------------
-# Changed only under manifest_cache's lock; read without it by the lookup's fast path, which
-# polls the queue before reading `verified`: prepare() empties `verified` before it drains, so a
-# lookup never trusts an entry whose event another thread has just taken.
-_inotify: _Inotify | None = None
-_eligible: set[str] = set()  # manifests that passed refusal(): watched once armed
-_armed: set[str] = set()  # manifests whose watches were (re-)added since the last event
+# Changed under manifest_cache's lock; read without it by the lookup's fast path, which polls
+# before it reads `verified`. Whoever may have consumed news (prepare(), or a fast path whose
+# poll took the one-shot mount event) empties `verified` and bumps `generation` first, so no
+# lookup trusts an entry, and no slow path stores one, across news it did not see.
+_queue: Queue | None = None
+_eligible: dict[str, int] = {}  # manifest -> st_dev of its folder when it was judged
+armed: dict[str, int] = {}  # manifest -> the `_news` count when its watches were (re-)added
+_news = 0  # relevant events and mount changes seen: watches armed before the last are stale
+_path_wds: dict[str, list[int]] = {}  # manifest -> the watch descriptors covering it
+_wd_names: dict[int, frozenset[str] | None] = {}  # wd -> child names that matter (None: all)
 refused: dict[str, str] = {}  # manifest -> why it is not watched (it is stat-checked instead)
 _lookups: dict[str, int] = {}  # stat-checked lookups per manifest, until WATCH_AFTER
-verified: set[str] = set()  # manifests checked since the last event: unchanged while no event
+verified: set[str] = set()  # manifests checked since the last relevant event
+generation = 0
 poll: Callable[[float, int], list[tuple[int, int]]] | None = None  # the queue's epoll, once it runs
+quiet_answer: list[tuple[int, int]] = []  # what poll returns when nothing happened
+mount_news: tuple[tuple[int, int], ...] = ((-1, 0), (-1, 0))  # poll's answers to a mount change
+_idle_wakeups = 0  # slow paths in a row caused only by events about other files
+NOISY_AFTER = 256  # then the folders are too busy for a watch to pay: stat instead
 # Queues whose descriptors were closed under us. Kept, never closed: their numbers may now
 # belong to someone else's files.
-_abandoned: list[_Inotify] = []
+_abandoned: list[Queue] = []
 
 
-def prepare(path: str) -> bool:
-    """Before `path` is stat-checked: take in whatever happened, and (re-)arm its watches.
+def distrust() -> None:
+    global generation
+    verified.clear()
+    generation += 1
 
-    Called on every slow lookup, so it assumes something may have changed: it forgets every
-    verification first (an exception anywhere below leaves things safe), drains the queue, and
-    re-adds `path`'s watches. True when the check that follows may mark `path` verified; the
-    caller must then re-read the file, as an event may have left its stamp unchanged.
+
+def after_mount_news() -> None:
+    """A fast path's poll took the one-shot mount event (or may have: it was interrupted). It
+    has already emptied `verified` and `armed`; this makes arming in progress stale too."""
+    global _news
+    _news += 1
+    distrust()
+
+
+def prepare(path: str) -> str:
+    """Before `path` is checked: take in the news, (re-)arm its watches.
+
+    "verified": nothing relevant happened and path was verified: use the cached copy as it is.
+    "check": watched: stat and re-read the file, then mark it verified (if `generation` is
+    still what it was after this call). "stat": not watched: an ordinary stat check.
     """
-    global _inotify, poll
-    if _inotify is not None:
-        verified.clear()
-        _armed.clear()
-        if _inotify.intact():
-            _inotify.drain()
-        else:
-            _abandoned.append(_inotify)
-            _inotify, poll = None, None
+    if _queue is not None:
+        kept = set(verified)
+        distrust()
+        seen = generation
+        if not _take_news(_queue) and generation == seen:
+            verified.update(kept)
+            if path in kept:
+                return "verified"
     if path in refused or not _is_eligible(path):
-        return False
-    if path not in _armed:
+        return "stat"
+    if armed.get(path) != _news:
+        news = _news  # read first: news arriving while it arms leaves it stale
         if not _arm(path):
-            return False
-        _armed.add(path)
-    return True
+            return "stat"
+        armed[path] = news
+    return "check"
+
+
+def _take_news(queue: Queue) -> bool:
+    """Read what happened; True when it may concern a manifest (then every one is re-armed)."""
+    global _idle_wakeups, _news
+    # News first, pessimistically: if a signal handler raises while the events are being
+    # taken, every manifest is re-armed on its next lookup instead of trusting old watches.
+    before = _news
+    _news += 1
+    intact, queued, mounts_changed = queue.look()
+    if not intact:
+        _abandon(queue)
+        return True
+    relevant = mounts_changed or (queued and _relevant(queue.read()))
+    if not relevant:  # nothing happened to a manifest: what was armed still is
+        for path, armed_at in list(armed.items()):
+            if armed_at == before:
+                armed[path] = _news
+    _idle_wakeups = 0 if relevant or not queued else _idle_wakeups + 1
+    if _idle_wakeups >= NOISY_AFTER:
+        _give_up("its folders change too often for a watch to pay")
+    return relevant
+
+
+def _relevant(events: list[Event]) -> bool:
+    for event in events:
+        if event.wd == -1:  # the queue overflowed: events were lost
+            return True
+        names = _wd_names.get(event.wd, frozenset())
+        if event.mask & IN_IGNORED:  # a watch ended; not one we removed ourselves
+            if event.wd in _wd_names:
+                del _wd_names[event.wd]
+                return True
+            continue
+        if names is None or event.name == "" or event.name in names:
+            return True
+    return False
+
+
+def _abandon(queue: Queue) -> None:
+    global _queue, poll
+    _abandoned.append(queue)
+    _queue, poll = None, None
+    quiet_answer.clear()
+    armed.clear()
+    _path_wds.clear()
+    _wd_names.clear()
+
+
+def _give_up(why: str) -> None:
+    for path in list(_eligible):
+        refused[path] = why
+    armed.clear()
 
 
 def _is_eligible(path: str) -> bool:
@@ -242,68 +173,129 @@ def _is_eligible(path: str) -> bool:
     if why:
         refused[path] = why
         return False
-    _eligible.add(path)
+    try:
+        _eligible[path] = os.stat(os.path.dirname(path)).st_dev  # noqa: PTH116, PTH120
+    except OSError:
+        return False
     return True
 
 
 def _arm(path: str) -> bool:
     """Add the watches covering path, from / down: a folder swapped while this runs is caught
-    by the watch already on the level above it. Watches are never removed (the kernel ends them
-    with their inode), so one shared by several manifests is never lost."""
-    global _inotify, poll
+    by the watch already on the level above it. Symlinks are not followed, so a folder turned
+    into one is refused; a folder on another filesystem than when judged is judged again."""
+    global _queue, poll, mount_news
     folders = [str(folder) for folder in reversed(Path(path).parents)]
     try:
-        if _inotify is None:
-            _inotify = _Inotify()
-            poll = _inotify.poll
-        for folder in folders[:-1]:
-            _inotify.add(folder, ANCESTOR_EVENTS | IN_ONLYDIR)
-        _inotify.add(folders[-1], FOLDER_EVENTS | IN_ONLYDIR)
-        return _watch_file(_inotify, path)
+        if os.stat(folders[-1]).st_dev != _eligible[path]:  # noqa: PTH116 (a mount came)
+            del _eligible[path]
+            return _is_eligible(path) and _arm(path)
+        if _queue is None:
+            try:
+                from recio_setup.inotify_queue import Queue
+            except ImportError:  # a lookup in a signal handler, while this thread imports it
+                return False
+            _queue = Queue()
+            poll = _queue.poll
+            quiet_answer[:] = _queue.quiet
+            mount_news = _queue.mount_news
+        wds = _add_all(_queue, path, folders)
     except (FileNotFoundError, NotADirectoryError):
-        return False  # a folder is missing: stat-checked now, armed on a later lookup
+        return _judge_missing(path, folders)
     except (OSError, AttributeError) as exc:  # no inotify, out of watches or queues
         refused[path] = f"inotify: {exc}"
         return False
-
-
-def _watch_file(queue: _Inotify, path: str) -> bool:
-    try:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
-            refused[path] = "the manifest is a symlink: its target can change unheard"
-            return False
-        queue.add(path, FILE_EVENTS | IN_DONT_FOLLOW)
-    except FileNotFoundError:
-        pass  # its folder is watched, so its return is heard; the stat reports it missing
+    if wds is None:
+        return False
+    _replace_wds(path, wds)
     return True
+
+
+def _add_all(queue: Queue, path: str, folders: list[str]) -> list[int] | None:
+    wds = []
+    for folder, below in itertools.pairwise(folders):
+        wd = queue.add(folder, ANCESTOR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW)
+        _wd_names[wd] = _merge(_wd_names.get(wd, frozenset()), os.path.basename(below))  # noqa: PTH119
+        wds.append(wd)
+    wd = queue.add(folders[-1], FOLDER_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW)
+    _wd_names[wd] = _merge(_wd_names.get(wd, frozenset()), os.path.basename(path))  # noqa: PTH119
+    wds.append(wd)
+    if stat.S_ISLNK(_lstat_mode(path)):
+        refused[path] = "the manifest is a symlink: its target can change unheard"
+        return None
+    if _lstat_mode(path):  # a missing file is fine: its folder hears it come back
+        wd = queue.add(path, FILE_EVENTS | IN_DONT_FOLLOW)
+        _wd_names[wd] = None
+        wds.append(wd)
+    return wds
+
+
+def _merge(names: frozenset[str] | None, name: str) -> frozenset[str] | None:
+    return None if names is None else names | {name}
+
+
+def _lstat_mode(path: str) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def _judge_missing(path: str, folders: list[str]) -> bool:
+    # A folder of the path is missing (stat now, arm later) or is a symlink (refused for good).
+    for folder in folders:
+        if stat.S_ISLNK(_lstat_mode(folder)):
+            refused[path] = "a symlink in the path"
+            break
+    return False
+
+
+def _replace_wds(path: str, wds: list[int]) -> None:
+    """Remember path's watches; end the ones it no longer needs and no other manifest uses
+    (an old folder kept by a deploy would otherwise hold a watch for ever)."""
+    old = set(_path_wds.get(path, ())) - set(wds)
+    _path_wds[path] = wds
+    in_use = {wd for other in _path_wds.values() for wd in other}
+    for wd in old - in_use:
+        _wd_names.pop(wd, None)  # first: the IN_IGNORED this causes is then not news
+        if _queue is not None:
+            _queue.remove(wd)
 
 
 def reset() -> None:
     """Back to a fresh process, but for the queue itself (tests; clear_cache)."""
-    verified.clear()
-    _armed.clear()
+    global _idle_wakeups
+    distrust()
+    armed.clear()
     _eligible.clear()
     refused.clear()
     _lookups.clear()
+    _idle_wakeups = 0
 
 
 def status(path: str) -> str:
     """ "watched", "counting" or the reason it is not watched: for tests and benchmarks."""
-    if path in _eligible and path not in refused:
-        return "watched"
-    return refused.get(path, "counting")
+    if path in refused:
+        return refused[path]
+    return "watched" if path in _eligible else "counting"
 
 
 def _after_fork_in_child() -> None:
-    # The child shares the parent's queue: reading it would steal the parent's events. The
-    # child has one thread here, so nothing is using the queue while it is closed.
-    global _inotify, poll
+    # The child shares the parent's queue: reading it would steal the parent's events. It has
+    # one thread here; its descriptors are closed only if they still are ours.
+    global _queue, poll
     poll = None
-    verified.clear()
-    _armed.clear()
-    if _inotify is not None:
-        _inotify.close()
-        _inotify = None
+    quiet_answer.clear()
+    distrust()
+    armed.clear()
+    _path_wds.clear()
+    _wd_names.clear()
+    if _queue is not None:
+        if _queue.intact():
+            _queue.close()
+        else:
+            _abandoned.append(_queue)
+        _queue = None
 
 
 if hasattr(os, "register_at_fork"):

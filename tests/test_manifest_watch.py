@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup import manifest_watch
+from recio_setup import manifest_cache, manifest_watch
 from recio_setup.manifest_cache import clear_cache, lookup_port
-from recio_setup.manifest_watch import WATCH_AFTER, WATCH_ENV, filesystem_type, refusal, status
+from recio_setup.manifest_watch import WATCH_AFTER, status
 from recio_setup.ports import ManifestError, ManifestMissing
+from recio_setup.watch_eligibility import WATCH_ENV, filesystem_type, refusal
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
@@ -369,15 +371,15 @@ def test_an_exception_inside_a_lookup_loses_no_edit(
     clear_cache()
     warm(manifest, "watch")
     manifest.write_text(manifest_text(3004))
-    queue = manifest_watch._inotify
+    queue = manifest_watch._queue
     assert queue is not None
-    real_drain = queue.drain
+    real_read = queue.read
 
     def interrupted() -> None:
-        real_drain()  # the events are taken ...
+        real_read()  # the events are taken ...
         raise KeyboardInterrupt  # ... and the lookup dies before using them
 
-    monkeypatch.setattr(queue, "drain", interrupted)
+    monkeypatch.setattr(queue, "read", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port(manifest)
     monkeypatch.undo()
@@ -414,11 +416,10 @@ def test_descriptors_closed_under_the_library_are_noticed(manifest: Path) -> Non
     # As a daemonising library does: close every descriptor, then open a log (reusing them).
     clear_cache()
     warm(manifest, "watch")
-    queue = manifest_watch._inotify
+    queue = manifest_watch._queue
     assert queue is not None
-    os.close(queue.fd)
-    os.close(queue._epoll.fileno())
-    os.close(queue.mounts)
+    for fd in (queue.fd, queue._epoll.fileno(), queue.mounts, queue.canary, queue._canary_read):
+        os.close(fd)
     log = os.open(manifest.parents[3] / "service.log", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         manifest.write_text(manifest_text(3005))
@@ -443,3 +444,119 @@ def test_a_path_with_dot_dot_is_not_watched(tmp_path: Path, mode: str) -> None:
         assert status(dotted).startswith("the path is not normalised")
     (real / MANIFEST_REL).write_text(manifest_text(3007))
     assert lookup_port(dotted, "main_app") == 3007
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_a_lookup_nested_in_a_lookup_does_not_leave_the_outer_copy_trusted(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A signal handler looks up while the outer lookup has read older bytes: the outer copy must
+    # not be stored as verified over the newer news the handler took.
+    clear_cache()
+    warm(manifest, "watch")
+    seen_by_handler: list[int] = []
+    signal.signal(signal.SIGUSR1, lambda *_: seen_by_handler.append(port(manifest)))
+    real_read = manifest_cache.read_manifest_bytes  # type: ignore[attr-defined]
+    edits = [3102]
+
+    def read_then_edit(path: str) -> bytes:
+        data = bytes(real_read(path))
+        if edits:  # an admin edits just after the read and signals "reload"
+            manifest.write_text(manifest_text(edits.pop()))
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return data
+
+    monkeypatch.setattr(manifest_cache, "read_manifest_bytes", read_then_edit)
+    manifest.write_text(manifest_text(3101))
+    try:
+        port(manifest)
+    finally:
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    assert seen_by_handler == [3102]
+    assert [port(manifest) for _ in range(3)] == [3102, 3102, 3102]
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_a_folder_of_the_path_turned_into_a_symlink_is_refused(tmp_path: Path) -> None:
+    clear_cache()
+    root = tmp_path.resolve()
+    (root / "releases" / "1").mkdir(parents=True)
+    (root / "releases" / "2").mkdir(parents=True)
+    rec = root / "rec"
+    manifest = rec / MANIFEST_REL
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(manifest_text(3000))
+    warm(manifest, "watch")
+    for number in (1, 2):
+        release = root / "releases" / str(number) / MANIFEST_REL
+        release.parent.mkdir(parents=True)
+        release.write_text(manifest_text(3000 + number))
+    rec.rename(root / "rec.old")
+    rec.symlink_to(root / "releases" / "1")
+    assert port(manifest) == 3001
+    assert status(str(manifest)) == "a symlink in the path"
+    link = root / "rec.new"
+    link.symlink_to(root / "releases" / "2")
+    os.replace(link, rec)  # ln -sfn: a rename in the project's parent folder
+    assert port(manifest) == 3002
+
+
+@pytest.mark.skipif(not ROOT_ON_LINUX, reason="needs root on Linux to mount tmpfs")
+def test_a_filesystem_mounted_over_a_folder_is_watched_afresh(manifest: Path) -> None:
+    clear_cache()
+    warm(manifest, "watch")
+    backend = manifest.parents[2]
+    with mounted("-t", "tmpfs", "tmpfs", str(backend)):
+        with pytest.raises(ManifestMissing):
+            port(manifest)
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text(manifest_text(3103))
+        warm(manifest, "watch", expected=3103)
+        manifest.write_text(manifest_text(3104))
+        assert port(manifest) == 3104
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_writes_to_other_files_beside_the_manifest_cost_no_re_read(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_cache()
+    warm(manifest, "watch")
+    reads: list[str] = []
+    real_read = manifest_cache.read_manifest_bytes  # type: ignore[attr-defined]
+
+    def counted(path: str) -> bytes:
+        reads.append(path)
+        return bytes(real_read(path))
+
+    monkeypatch.setattr(manifest_cache, "read_manifest_bytes", counted)
+    sibling = manifest.with_name("config.json")
+    for number in range(50):
+        sibling.write_text(f'{{"n": {number}}}')
+        (manifest.parents[3] / ".env").touch()
+        assert port(manifest) == 3000
+    assert reads == []
+    manifest.write_text(manifest_text(3105))
+    assert port(manifest) == 3105 and len(reads) == 1
+
+
+@pytest.mark.skipif(not LINUX, reason="inotify is Linux-only")
+def test_watches_do_not_pile_up_when_deploys_keep_old_folders(manifest: Path) -> None:
+    clear_cache()
+    warm(manifest, "watch")
+    queue = manifest_watch._queue
+    assert queue is not None
+
+    def watches() -> int:
+        info = Path(f"/proc/self/fdinfo/{queue.fd}").read_text()
+        return sum(line.startswith("inotify") for line in info.splitlines())
+
+    start = watches()
+    kept = manifest.parents[3] / "kept"
+    kept.mkdir()
+    for number in range(40):
+        manifest.parent.rename(kept / f"config.{number}")
+        manifest.parent.mkdir()
+        manifest.write_text(manifest_text(3000 + number))
+        assert port(manifest) == 3000 + number
+    assert watches() <= start + 2

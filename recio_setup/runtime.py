@@ -29,6 +29,7 @@ from recio_setup.paths import (
     root_from_folder,
     validate_user,
 )
+from recio_setup.ports import Manifest, ManifestMissing
 
 Root: TypeAlias = "str | os.PathLike[str] | None"
 
@@ -39,7 +40,8 @@ Root: TypeAlias = "str | os.PathLike[str] | None"
 # manifest installed later is still found). A relative root means something else after a chdir.
 _explicit_paths: dict[object, str] = {}  # the root object as given (str or Path)
 _env_paths: dict[bytes, str] = {}  # REC_PROJECT_ROOT's raw value
-_cwd_paths: dict[bytes, str] = {}  # the working folder
+# the working folder -> (the manifest found, the manifests that would be nearer if installed)
+_cwd_paths: dict[bytes, tuple[str, tuple[str, ...]]] = {}
 
 # os.environ.get of an unset variable raises and catches a KeyError inside (~1.3 us, more than
 # the whole lookup), so get_port reads the bytes mapping os.environ keeps in sync, where it has
@@ -76,18 +78,39 @@ def _manifest_path(root: Root) -> str:
         cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
     except OSError:  # the working folder was deleted: the checkout is next in the order
         return str(root_from_folder(None) / MANIFEST_REL)
-    return _cwd_paths.get(cwd) or _from_working_folder(cwd)
+    hit = _cwd_paths.get(cwd)
+    if hit is not None and not any(map(_exists, hit[1])):
+        return hit[0]
+    return _from_working_folder(cwd)
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.stat(path)  # noqa: PTH116 (a str, on the hot path)
+    except OSError:
+        return False
+    return True
 
 
 def _from_working_folder(cwd: bytes) -> str:
-    """The manifest found from this working folder up. Kept only when it is in the working
-    folder itself: one found higher up would hide a manifest installed later in between. The
-    key is resolved, not Path.cwd(): another thread may have changed folder meanwhile."""
+    """The manifest found from this working folder up, kept with the places in between where
+    a manifest installed later would be nearer (each lookup checks them: one stat per level).
+    The key is resolved, not Path.cwd(): another thread may have changed folder meanwhile."""
     start = Path(os.fsdecode(cwd))
-    if (start / MANIFEST_REL).is_file():
-        _cwd_paths[cwd] = str(start / MANIFEST_REL)
-        return _cwd_paths[cwd]
-    return str(root_from_folder(start) / MANIFEST_REL)
+    found = root_from_folder(start)
+    if found == start or found in start.parents:
+        between = [start, *start.parents[: start.parents.index(found)]] if found != start else []
+        _cwd_paths[cwd] = (str(found / MANIFEST_REL), tuple(str(f / MANIFEST_REL) for f in between))
+    return str(found / MANIFEST_REL)
+
+
+def _forget_working_folder(path: str) -> bool:
+    """The manifest a working folder led to is gone: forget it (True if it was one of those),
+    so the next resolution can find the project above."""
+    stale = [cwd for cwd, (found, _) in _cwd_paths.items() if found == path]
+    for cwd in stale:
+        _cwd_paths.pop(cwd, None)
+    return bool(stale)
 
 
 def _remember(cache: dict[Any, str], key: object, given: str) -> str:
@@ -114,11 +137,28 @@ def _paths(root: Root, user: str | None = None) -> Paths:
 # -- ports ------------------------------------------------------------------------------------
 def get_port(service_name: str, *, root: Root = None) -> int:
     """The port of a service; UnknownServiceError (a KeyError) if the manifest lacks it."""
-    return lookup_port(_manifest_path(root), service_name)
+    path = _manifest_path(root)
+    try:
+        return lookup_port(path, service_name)
+    except ManifestMissing:
+        if root or not _forget_working_folder(path):
+            raise
+        return lookup_port(_manifest_path(root), service_name)
+
+
+def _current_manifest(root: Root) -> tuple[str, Manifest]:
+    path = _manifest_path(root)
+    try:
+        return path, cached_manifest(path)
+    except ManifestMissing:
+        if root or not _forget_working_folder(path):
+            raise
+        path = _manifest_path(root)
+        return path, cached_manifest(path)
 
 
 def list_all_ports(*, root: Root = None) -> dict[str, int]:
-    return cached_manifest(_manifest_path(root)).ports()
+    return _current_manifest(root)[1].ports()
 
 
 def _url_host(host: str) -> str:
@@ -131,8 +171,8 @@ def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None)
 
 
 def get_port_info(*, root: Root = None) -> dict[str, Any]:
-    manifest_path = _manifest_path(root)
-    ports = cached_manifest(manifest_path).ports()
+    manifest_path, manifest = _current_manifest(root)
+    ports = manifest.ports()
     host = get_host(root=root)
     return {
         "ports": ports,

@@ -280,3 +280,41 @@ def test_a_rebound_os_environ_is_followed(tmp_path: Path, monkeypatch: pytest.Mo
     assert runtime.get_port("main_app") == 3001
     monkeypatch.setattr(os, "environ", {**os.environ, "REC_PROJECT_ROOT": str(second)})
     assert runtime.get_port("main_app") == 3002
+
+
+def test_a_working_folder_below_the_root_is_resolved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A service started in backend/ looked the root up again on every call (~60 us).
+    install_manifest(tmp_path / "rec", main_app=3001)
+    monkeypatch.chdir(tmp_path / "rec" / "backend" / "core")
+    monkeypatch.delenv("REC_PROJECT_ROOT", raising=False)
+    assert runtime.get_port("main_app") == 3001
+    walks: list[Path | None] = []
+    real = runtime.root_from_folder
+
+    def counted(start: Path | None) -> Path:
+        walks.append(start)
+        return real(start)
+
+    monkeypatch.setattr(runtime, "root_from_folder", counted)
+    for _ in range(20):
+        assert runtime.get_port("main_app") == 3001
+    assert walks == []
+    install_manifest(tmp_path / "rec" / "backend", main_app=3002)  # nearer, installed later
+    assert runtime.get_port("main_app") == 3002
+
+
+def test_a_removed_nearer_manifest_gives_way_to_the_project_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
+    install_manifest(outer, main_app=3001)
+    install_manifest(inner, main_app=3002)
+    monkeypatch.chdir(inner)
+    monkeypatch.delenv("REC_PROJECT_ROOT", raising=False)
+    assert runtime.get_port("main_app") == 3002
+    shutil.rmtree(inner / "backend")
+    assert runtime.get_port("main_app") == 3001
+    assert runtime.list_all_ports()["main_app"] == 3001
+    assert runtime.get_project_root() == str(outer)

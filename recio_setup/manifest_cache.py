@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from recio_setup import manifest_watch
@@ -109,14 +110,16 @@ def _unchanged_by_stat(path: str) -> Manifest | None:
 
 
 def _quiet() -> bool:
+    poll = manifest_watch.poll
+    return poll is not None and _quiet_poll(poll)
+
+
+def _quiet_poll(poll: Callable[[float, int], list[tuple[int, int]]]) -> bool:
     """Nothing happened since the last check: the epoll answered with its canary alone.
 
     Asked before `verified` (see manifest_watch). A poll that was not quiet may have consumed
     the one-shot mount event, so the `finally` tells manifest_watch even if a signal handler
     raises right after the poll returns."""
-    poll = manifest_watch.poll
-    if poll is None:
-        return False
     answer = None
     quiet = False
     try:
@@ -154,7 +157,9 @@ def lookup_port(path: str, name: str) -> int:
     cannot be exact) and two dict lookups. Anything unusual (a changed, missing or invalid file,
     an unknown name) goes the long way, which raises the right error."""
     manifest: Manifest | None = None
-    if _quiet() and path in manifest_watch.verified:
+    poll = manifest_watch.poll
+    # _quiet(), inlined: this is the one call a service makes per request.
+    if poll is not None and _quiet_poll(poll) and path in manifest_watch.verified:
         hit = _cache.get(path)
         manifest = hit.manifest if hit is not None else None
     elif path in manifest_watch.refused:

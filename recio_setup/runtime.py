@@ -79,7 +79,7 @@ def _manifest_path(root: Root) -> str:
     except OSError:  # the working folder was deleted: the checkout is next in the order
         return str(root_from_folder(None) / MANIFEST_REL)
     hit = _cwd_paths.get(cwd)
-    if hit is not None and not any(map(_exists, hit[1])):
+    if hit is not None and (not hit[1] or not any(map(_exists, hit[1]))):
         return hit[0]
     return _from_working_folder(cwd)
 

@@ -109,11 +109,6 @@ def _unchanged_by_stat(path: str) -> Manifest | None:
     return hit.manifest
 
 
-def _quiet() -> bool:
-    poll = manifest_watch.poll
-    return poll is not None and _quiet_poll(poll)
-
-
 def _quiet_poll(poll: Callable[[float, int], list[tuple[int, int]]]) -> bool:
     """Nothing happened since the last check: the epoll answered with its canary alone.
 
@@ -138,32 +133,29 @@ def _quiet_poll(poll: Callable[[float, int], list[tuple[int, int]]]) -> bool:
     return quiet
 
 
+def _fresh(path: str) -> Manifest | None:
+    """The cached manifest when it is known current without the lock: no event since it was
+    verified (watched), or a settled stamp (stat-checked). None: go the long way."""
+    poll = manifest_watch.poll
+    if poll is not None and _quiet_poll(poll) and path in manifest_watch.verified:
+        hit = _cache.get(path)  # (clear_cache may run in another thread)
+        return hit.manifest if hit is not None else None
+    if path in manifest_watch.refused:
+        return _unchanged_by_stat(path)
+    return None
+
+
 def cached_manifest(path: os.PathLike[str] | str) -> Manifest:
     """The manifest at path, parsed once per version of the file; must be valid."""
     key = os.fspath(path)
-    if _quiet() and key in manifest_watch.verified:
-        hit = _cache.get(key)  # (clear_cache may run in another thread)
-        if hit is not None:
-            return hit.manifest
-    elif key in manifest_watch.refused:
-        manifest = _unchanged_by_stat(key)
-        if manifest is not None:
-            return manifest
-    return _checked(key)
+    return _fresh(key) or _checked(key)
 
 
 def lookup_port(path: str, name: str) -> int:
     """get_port's hot path: while the manifest is unchanged, one epoll (or one stat where a watch
     cannot be exact) and two dict lookups. Anything unusual (a changed, missing or invalid file,
     an unknown name) goes the long way, which raises the right error."""
-    manifest: Manifest | None = None
-    poll = manifest_watch.poll
-    # _quiet(), inlined: this is the one call a service makes per request.
-    if poll is not None and _quiet_poll(poll) and path in manifest_watch.verified:
-        hit = _cache.get(path)
-        manifest = hit.manifest if hit is not None else None
-    elif path in manifest_watch.refused:
-        manifest = _unchanged_by_stat(path)
+    manifest = _fresh(path)
     if manifest is not None:
         service = manifest.services.get(name)
         if service is not None:

@@ -119,7 +119,7 @@ def _take_news(queue: Queue) -> bool:
     _news += 1
     intact, queued, mounts_changed = queue.look()
     if not intact:
-        _abandon(queue)
+        _forget_queue(close=False)
         return True
     relevant = mounts_changed or (queued and _relevant(queue.read()))
     if not relevant:  # nothing happened to a manifest: what was armed still is
@@ -147,14 +147,22 @@ def _relevant(events: list[Event]) -> bool:
     return False
 
 
-def _abandon(queue: Queue) -> None:
+def _forget_queue(*, close: bool) -> None:
+    """Drop the queue and all that depends on it; the next lookup builds a new one. Its
+    descriptors are closed only if asked and still ours: their numbers may now be someone
+    else's (kept in _abandoned, so no finaliser closes them either)."""
     global _queue, poll
-    _abandoned.append(queue)
-    _queue, poll = None, None
+    queue, _queue, poll = _queue, None, None
     quiet_answer.clear()
+    distrust()
     armed.clear()
     _path_wds.clear()
     _wd_names.clear()
+    if queue is not None:
+        if close and queue.intact():
+            queue.close()
+        else:
+            _abandoned.append(queue)
 
 
 def _give_up(why: str) -> None:
@@ -212,26 +220,27 @@ def _arm(path: str) -> bool:
 
 
 def _add_all(queue: Queue, path: str, folders: list[str]) -> list[int] | None:
+    # Each folder with the name below it; the manifest's own folder hears its entries change.
     wds = []
-    for folder, below in itertools.pairwise(folders):
-        wd = queue.add(folder, ANCESTOR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW)
-        _wd_names[wd] = _merge(_wd_names.get(wd, frozenset()), os.path.basename(below))  # noqa: PTH119
-        wds.append(wd)
-    wd = queue.add(folders[-1], FOLDER_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW)
-    _wd_names[wd] = _merge(_wd_names.get(wd, frozenset()), os.path.basename(path))  # noqa: PTH119
-    wds.append(wd)
-    if stat.S_ISLNK(_lstat_mode(path)):
+    for folder, below in itertools.pairwise([*folders, path]):
+        events = FOLDER_EVENTS if below == path else ANCESTOR_EVENTS
+        wds.append(_add(queue, folder, events | IN_ONLYDIR, below))
+    mode = _lstat_mode(path)
+    if stat.S_ISLNK(mode):
         refused[path] = "the manifest is a symlink: its target can change unheard"
         return None
-    if _lstat_mode(path):  # a missing file is fine: its folder hears it come back
-        wd = queue.add(path, FILE_EVENTS | IN_DONT_FOLLOW)
-        _wd_names[wd] = None
-        wds.append(wd)
+    if mode:  # a missing file is fine: its folder hears it come back
+        wds.append(_add(queue, path, FILE_EVENTS, None))
     return wds
 
 
-def _merge(names: frozenset[str] | None, name: str) -> frozenset[str] | None:
-    return None if names is None else names | {name}
+def _add(queue: Queue, path: str, mask: int, child: str | None) -> int:
+    """Watch path (never through a symlink); remember which of its events matter: those about
+    itself, and those naming `child` (all of them when child is None: the manifest itself)."""
+    wd = queue.add(path, mask | IN_DONT_FOLLOW)
+    names = _wd_names.get(wd, frozenset())
+    _wd_names[wd] = None if child is None or names is None else names | {os.path.basename(child)}  # noqa: PTH119
+    return wd
 
 
 def _lstat_mode(path: str) -> int:
@@ -282,20 +291,8 @@ def status(path: str) -> str:
 
 def _after_fork_in_child() -> None:
     # The child shares the parent's queue: reading it would steal the parent's events. It has
-    # one thread here; its descriptors are closed only if they still are ours.
-    global _queue, poll
-    poll = None
-    quiet_answer.clear()
-    distrust()
-    armed.clear()
-    _path_wds.clear()
-    _wd_names.clear()
-    if _queue is not None:
-        if _queue.intact():
-            _queue.close()
-        else:
-            _abandoned.append(_queue)
-        _queue = None
+    # one thread here, so nothing is using the queue while it is closed.
+    _forget_queue(close=True)
 
 
 if hasattr(os, "register_at_fork"):

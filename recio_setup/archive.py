@@ -2,22 +2,48 @@
 
 One run gets one folder, backend/data/archives/<UTC timestamp>-<command>/, created on first use.
 Its files/ keeps each entry under its project-relative path (by rename, so modes and size cost
-nothing); record.json says what moved from where, and is rewritten after every move so that an
-interrupted run still leaves an accurate record.
+nothing); record.json says what moved from where.
+
+The record is write-ahead: an entry is durable (written, fsync-ed, renamed into place) before its
+move happens, so a run killed at any instant leaves a record that names everything it moved. A
+recorded move that never happened is harmless: its archived copy simply does not exist, and undo
+leaves that place as it is. `finished_at` marks a run that got to its end; a reset record without
+it is an interrupted reset, which the next reset resumes and `reset --undo` can put back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from recio_setup.errors import RecioError
 from recio_setup.fsops import Found, Tree
+from recio_setup.paths import ARCHIVES_REL
 
-ARCHIVES_REL = "backend/data/archives"
 RECORD_NAME = "record.json"
 RECORD_VERSION = 1
+RECORD_LIMIT = 1 << 26  # a record lists one line per moved entry; 64 MiB is far beyond any run
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def free_run_name(tree: Tree, folder: str, name: str) -> str:
+    """folder/name, or folder/name-2, -3... : the first that does not exist yet."""
+    base = f"{folder}/{name}" if folder else name
+    candidate, counter = base, 1
+    while tree.inspect(candidate).kind != "missing":
+        counter += 1
+        candidate = f"{base}-{counter}"
+    return candidate
 
 
 @dataclass
@@ -27,34 +53,61 @@ class Archive:
     archives_rel: str = ARCHIVES_REL
     run_rel: str | None = None
     entries: list[dict[str, Any]] = field(default_factory=list)
+    # Run-level fields of record.json beyond version/command/entries (started_at, finished_at...).
+    info: dict[str, Any] = field(default_factory=dict)
 
-    def _ensure_run_dir(self) -> str:
+    @classmethod
+    def load(cls, tree: Tree, run_rel: str) -> Archive:
+        """An existing run folder, to resume or undo it; RecioError if its record is unreadable."""
+        data = read_record(tree, run_rel)
+        archives_rel, _, _ = run_rel.rpartition("/")
+        info = {k: v for k, v in data.items() if k not in ("version", "command", "entries")}
+        return cls(tree, str(data["command"]), archives_rel, run_rel, list(data["entries"]), info)
+
+    def begin(self, run_rel: str | None = None) -> str:
+        """Create the run folder (a fresh name in archives_rel unless given) and its record."""
         if self.run_rel is None:
-            self.tree.ensure_dirs(self.archives_rel, 0o755)
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            base = f"{self.archives_rel}/{stamp}-{self.command}"
-            candidate, counter = base, 1
-            while self.tree.inspect(candidate).kind != "missing":
-                counter += 1
-                candidate = f"{base}-{counter}"
+            if run_rel is None:
+                self.tree.ensure_dirs(self.archives_rel, 0o755)
+                run_rel = free_run_name(self.tree, self.archives_rel, f"{stamp()}-{self.command}")
             # 0700: an archive may hold tokens, credentials and the previous .env.
-            self.tree.make_dir(candidate, 0o700)
-            self.run_rel = candidate
+            self.tree.make_dir(run_rel, 0o700)
+            self.run_rel = run_rel
+            self.info.setdefault("started_at", utc_now())
+            self.write_record()
+        return self.run_rel
+
+    @property
+    def folder(self) -> str:
+        """The run folder of an archive that was loaded or has begun."""
+        if self.run_rel is None:
+            raise RecioError(f"the {self.command} archive has no folder yet")
         return self.run_rel
 
     def destination(self, rel: str) -> str:
-        return f"{self._ensure_run_dir()}/files/{rel}"
+        return f"{self.begin()}/files/{rel}"
 
     def move_in(self, rel: str, reason: str) -> str:
         """Move the entry at rel (the symlink itself, if it is one) into the archive."""
         found = self.tree.inspect(rel)
         dst = self.destination(rel)
-        self.tree.move(rel, dst)
-        self._record(rel, dst, found, "moved", reason)
+        entry = self._record(rel, dst, found, "moved", reason)
+        try:
+            self.tree.move(rel, dst)
+        except Exception:
+            # The move did not happen: keep the record exact where we still can.
+            self.entries.remove(entry)
+            with contextlib.suppress(OSError, RecioError):
+                self.write_record()
+            raise
         return dst
 
     def keep_copy(self, rel: str, reason: str) -> str:
-        """Keep the current version of a file that is about to be replaced atomically."""
+        """Keep the current version of a file that is about to be replaced atomically.
+
+        The copy is recorded before the caller replaces the live file, which is the step that
+        could lose something; a copy made but not yet recorded is only a spare.
+        """
         found = self.tree.inspect(rel)
         dst = self.destination(rel)
         if self.tree.hard_link(rel, dst):
@@ -66,28 +119,70 @@ class Archive:
         self._record(rel, dst, found, how, reason)
         return dst
 
-    def _record(self, rel: str, dst: str, found: Found, how: str, reason: str) -> None:
-        self.entries.append(
-            {
-                "from": rel,
-                "to": dst,
-                "kind": found.kind,
-                "mode": found.mode_text,
-                "size": found.size,
-                "how": how,
-                "reason": reason,
-                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-        )
+    def _record(self, rel: str, dst: str, found: Found, how: str, reason: str) -> dict[str, Any]:
+        entry = {
+            "from": rel,
+            "to": dst,
+            "kind": found.kind,
+            "mode": found.mode_text,
+            "size": found.size,
+            "how": how,
+            "reason": reason,
+            "at": utc_now(),
+        }
+        self.entries.append(entry)
         self.write_record()
+        return entry
 
     def write_record(self, extra: dict[str, Any] | None = None) -> None:
-        run_rel = self._ensure_run_dir()
+        """Make the record durable; `extra` fields are kept for every later write too."""
+        self.info.update(extra or {})
+        run_rel = self.begin()
         record = {
             "version": RECORD_VERSION,
             "command": self.command,
+            **self.info,
             "entries": self.entries,
-            **(extra or {}),
         }
         data = (json.dumps(record, indent=2) + "\n").encode()
         self.tree.write_file(f"{run_rel}/{RECORD_NAME}", data, 0o600, replace=True)
+
+    def finish(self, extra: dict[str, Any] | None = None) -> None:
+        """Mark the run complete (nothing is written for a run that archived nothing)."""
+        if self.run_rel is not None:
+            self.write_record({**(extra or {}), "finished_at": utc_now()})
+
+    def relocate(self, new_run_rel: str) -> None:
+        """Move the whole run folder (record and files) to new_run_rel, then fix the record."""
+        self.tree.move(self.folder, new_run_rel, dst_dir_mode=0o755)
+        self.run_rel = new_run_rel
+        self.archives_rel = new_run_rel.rpartition("/")[0]
+        for entry in self.entries:
+            entry["to"] = f"{new_run_rel}/files/{entry['from']}"
+        self.write_record()
+
+
+def read_record(tree: Tree, run_rel: str) -> dict[str, Any]:
+    """record.json of a run folder; RecioError when it is missing, unreadable or malformed."""
+    try:
+        data = json.loads(tree.read_file(f"{run_rel}/{RECORD_NAME}", limit=RECORD_LIMIT))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise RecioError(f"{run_rel}/{RECORD_NAME} cannot be read ({exc})") from exc
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("command"), str)
+        or not isinstance(data.get("entries"), list)
+        or not all(_is_entry(entry) for entry in data["entries"])
+    ):
+        raise RecioError(f"{run_rel}/{RECORD_NAME} is not an archive record")
+    return data
+
+
+def _is_entry(entry: object) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("from"), str)
+
+
+def archived_path(run_rel: str, entry: dict[str, Any]) -> str:
+    """Where an entry's archived copy lives: derived from the run folder, so that a record stays
+    right even if the run folder was moved after the entry was written."""
+    return f"{run_rel}/files/{entry['from']}"

@@ -5,18 +5,22 @@ place (kind, mode, size, content hash, and the listing of a folder). `reset --un
 place with its fingerprint: anything changed since the reset is refused unless --force. Nothing
 is deleted here either: what the reset had created is moved into a new `-undo` archive, then the
 archived originals are moved back.
+
+An undo is write-ahead like the archive: the reset's record names its undo archive before the
+first move, so an undo killed halfway is simply run again. It continues into the same undo
+archive, and a place whose archived copy is already back counts as done.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from recio_setup.archive import RECORD_NAME, Archive
+from recio_setup.archive import Archive, archived_path, utc_now
+from recio_setup.archive_home import STAGED_PREFIX
 from recio_setup.errors import RecioError, StepFailed
-from recio_setup.fsops import Tree
+from recio_setup.fsops import Tree, UnsafePath
 from recio_setup.paths import Paths
 
 FINGERPRINT_LIMIT = 2000  # entries listed per folder; a fresh tree has a few dozen
@@ -38,30 +42,58 @@ def fingerprint(tree: Tree, rel: str, depth: int = 0) -> dict[str, Any]:
 
 
 @dataclass
-class ResetRecord:
-    run_rel: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def entries(self) -> list[dict[str, Any]]:
-        return list(self.data.get("entries", []))
-
-    @property
-    def after(self) -> dict[str, Any]:
-        return dict(self.data.get("after", {}))
+class Step:
+    path: str
+    detail: str
+    done: bool
 
 
-def latest_reset(tree: Tree, paths: Paths) -> ResetRecord:
-    """The newest reset archive that has not been undone yet."""
-    names = [n for n in tree.list_dir(paths.archives_rel) if "-reset" in n]
-    for name in sorted(names, reverse=True):
-        run_rel = f"{paths.archives_rel}/{name}"
+def reset_runs(tree: Tree, paths: Paths) -> list[str]:
+    """Every reset run folder, newest first: in the archives, and any still parked at the root."""
+    try:
+        archived = [f"{paths.archives_rel}/{n}" for n in tree.list_dir(paths.archives_rel)]
+    except UnsafePath:
+        archived = []  # a symlinked archives/: reset repairs it; nothing in it is ours to trust
+    staged = [name for name, _ in tree.list_entries("") if name.startswith(STAGED_PREFIX)]
+    runs = [rel for rel in archived + staged if rel.endswith("-reset") or "-reset-" in rel]
+    return sorted(runs, key=lambda rel: rel.rpartition("/")[2].removeprefix(STAGED_PREFIX))[::-1]
+
+
+def pending_resets(tree: Tree, paths: Paths) -> list[Archive]:
+    """Reset runs not undone, newest first (unreadable records are not ours to act on)."""
+    found = []
+    for run_rel in reset_runs(tree, paths):
         try:
-            data = json.loads(tree.read_file(f"{run_rel}/{RECORD_NAME}"))
-        except (OSError, ValueError, RecioError):
+            archive = Archive.load(tree, run_rel)
+        except RecioError:
             continue
-        if isinstance(data, dict) and data.get("command") == "reset" and not data.get("undone_at"):
-            return ResetRecord(run_rel, data)
+        if archive.command == "reset" and not archive.info.get("undone_at"):
+            found.append(archive)
+    return found
+
+
+def is_finished(archive: Archive) -> bool:
+    # Records written before finished_at existed mark the end of a reset with "after".
+    return "finished_at" in archive.info or "after" in archive.info
+
+
+def interrupted_reset(tree: Tree, paths: Paths, exclude: str | None = None) -> Archive | None:
+    """The newest reset (other than `exclude`) killed before it finished, or whose undo was."""
+    for archive in pending_resets(tree, paths):
+        if archive.run_rel != exclude and (not is_finished(archive) or undo_begun(archive)):
+            return archive
+    return None
+
+
+def undo_begun(archive: Archive) -> bool:
+    return "undo_archive" in archive.info
+
+
+def latest_reset(tree: Tree, paths: Paths) -> Archive:
+    """The newest reset archive that has not been undone yet."""
+    pending = pending_resets(tree, paths)
+    if pending:
+        return pending[0]
     raise StepFailed(
         "there is no reset to undo",
         hint="`recio-setup reset` archives what it "
@@ -70,26 +102,56 @@ def latest_reset(tree: Tree, paths: Paths) -> ResetRecord:
     )
 
 
-def changed_since(tree: Tree, record: ResetRecord) -> list[str]:
-    """Places whose content differs from what the reset left there."""
-    changed = []
-    for rel in {entry["from"] for entry in record.entries}:
-        expected = record.after.get(rel)
+def undo_archive_for(tree: Tree, record: Archive, archives_rel: str) -> Archive:
+    """The undo's own archive: the one an interrupted undo of this reset began, else a new one."""
+    begun = record.info.get("undo_archive")
+    if isinstance(begun, str):
+        try:
+            return Archive.load(tree, begun)
+        except RecioError:
+            pass  # it never got its first entry: nothing of it to continue
+    return Archive(tree, "undo", archives_rel)
+
+
+def changed_since(tree: Tree, record: Archive, undo_archive: Archive) -> list[str]:
+    """Places whose content differs from what the reset left there.
+
+    A place whose archived copy is already gone is back in place (or was never moved), and a place
+    that this very undo has moved aside is its own doing: neither is a later change.
+    """
+    after = record.info.get("after")
+    if not isinstance(after, dict):
+        return []  # an interrupted reset never recorded what it left
+    moved_by_undo = {entry["from"] for entry in undo_archive.entries}
+    changed = set()
+    for entry in record.entries:
+        rel = entry["from"]
+        archived = archived_path(record.folder, entry)
+        if rel in moved_by_undo or tree.inspect(archived).kind == "missing":
+            continue
+        expected = after.get(rel)
         if expected is not None and fingerprint(tree, rel) != expected:
-            changed.append(rel)
+            changed.add(rel)
     return sorted(changed)
 
 
-def restore(tree: Tree, record: ResetRecord, undo_archive: Archive) -> list[str]:
+def restore(tree: Tree, record: Archive, undo_archive: Archive) -> list[Step]:
     """Move the reset's originals back; what stands in their way goes to the undo archive."""
+    undo_archive.begin()
+    record.write_record({"undo_archive": undo_archive.run_rel, "undo_started_at": utc_now()})
     steps = []
     for entry in reversed(record.entries):
-        rel, archived = entry["from"], entry["to"]
+        rel, archived = entry["from"], archived_path(record.folder, entry)
         if tree.inspect(archived).kind == "missing":
-            steps.append(f"{rel}: archived copy {archived} is gone; left as it is")
+            if tree.inspect(rel).kind == "missing":
+                steps.append(Step(rel, f"its archived copy {archived} is gone", False))
+            else:
+                steps.append(Step(rel, "already in place", True))
             continue
         if tree.inspect(rel).kind != "missing":
             undo_archive.move_in(rel, "created by the reset being undone")
         tree.move(archived, rel)
-        steps.append(f"{rel}: restored from {archived}")
+        steps.append(Step(rel, f"restored from {archived}", True))
+    undo_archive.finish()
+    record.write_record({"undone_at": utc_now()})
     return steps

@@ -8,10 +8,10 @@ depend on how much data there is. `--undo` puts the most recent reset's archive 
 from __future__ import annotations
 
 import argparse
-import time
 from typing import TYPE_CHECKING
 
-from recio_setup.archive import Archive
+from recio_setup.archive import Archive, archived_path, utc_now
+from recio_setup.archive_home import move_home, repair_archive_home
 from recio_setup.commands import validate_lock_timeout
 from recio_setup.envrepair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
@@ -19,7 +19,15 @@ from recio_setup.fsops import Tree
 from recio_setup.plan import ApplyContext, ArchiveEntry, Plan, apply_plan
 from recio_setup.result import ActionRecord, Check, Result
 from recio_setup.runlock import RunLock
-from recio_setup.undo import changed_since, fingerprint, latest_reset, restore
+from recio_setup.undo import (
+    changed_since,
+    fingerprint,
+    interrupted_reset,
+    latest_reset,
+    restore,
+    undo_archive_for,
+    undo_begun,
+)
 
 if TYPE_CHECKING:
     from recio_setup.commands import Context
@@ -154,8 +162,15 @@ def run(ctx: Context) -> Result:
         if ctx.args.all:
             _confirm(ctx, "Archive users/ and live_data/ and start them fresh?")
         archive = Archive(tree, "reset", ctx.paths.archives_rel)
+        # The lock lives under the archive's home, so these two come before it.
+        moved = repair_archive_home(archive, ctx.paths)
+        if moved:
+            result.actions.append(
+                ActionRecord("archive", moved, "it was not a real folder", "done", archive.run_rel)
+            )
         _move_aside_a_bad_lock(ctx, tree, archive)
         with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+            archive = _resume_an_interrupted_reset(ctx, tree, archive, result)
             apply_ctx = ApplyContext(tree, archive, ctx.output)
             if ctx.args.all:
                 result.actions += apply_plan(fresh_start_plan(ctx, tree), apply_ctx)
@@ -165,12 +180,44 @@ def run(ctx: Context) -> Result:
             # (e.g. POSTGRES_PORT=abc in .env: no right value to put there).
             result.checks += remaining_problems(ctx, tree)
             if archive.run_rel:
-                after = {e["from"]: fingerprint(tree, e["from"]) for e in archive.entries}
-                archive.write_record({"after": after, "all": ctx.args.all})
+                _finish_archive(tree, archive, ctx.args.all)
                 result.notes.append(
                     f"archived to {archive.run_rel} (undo: `recio-setup reset --undo`)"
                 )
     return _finish(result, "repaired")
+
+
+def _finish_archive(tree: Tree, archive: Archive, all_: bool) -> None:
+    """What the reset left in each place it archived, so that undo can see later changes."""
+    after = {e["from"]: fingerprint(tree, e["from"]) for e in archive.entries}
+    archive.finish({"after": after, "all": all_ or bool(archive.info.get("all"))})
+
+
+def _resume_an_interrupted_reset(
+    ctx: Context, tree: Tree, archive: Archive, result: Result
+) -> Archive:
+    """A reset killed halfway is continued, so one undo puts back everything both moved."""
+    interrupted = interrupted_reset(tree, ctx.paths, exclude=archive.run_rel)
+    if interrupted is None:
+        return archive
+    if undo_begun(interrupted):
+        raise StepFailed(
+            f"the undo of the reset archived in {interrupted.run_rel} was interrupted",
+            hint="run `recio-setup reset --undo` to finish it first",
+            cause="undo_interrupted",
+        )
+    move_home(interrupted, ctx.paths)
+    if archive.run_rel is not None:
+        # This run has archived already (a bad lock): close the other as it stands.
+        _finish_archive(tree, interrupted, False)
+        result.notes.append(
+            f"an interrupted reset in {interrupted.run_rel} was closed; `recio-setup reset "
+            "--undo` puts back this run first, then that one"
+        )
+        return archive
+    interrupted.info["resumed_at"] = utc_now()
+    result.notes.append(f"continued the interrupted reset in {interrupted.run_rel}")
+    return interrupted
 
 
 def _dry_run_plan(ctx: Context, tree: Tree) -> Plan:
@@ -230,50 +277,57 @@ def _finish(result: Result, verb: str) -> Result:
 
 
 def run_undo(ctx: Context) -> Result:
+    from recio_setup.leftovers import plan_leftovers
+
     result = Result("reset", dry_run=ctx.args.dry_run)
     with Tree(ctx.paths.root) as tree:
         record = latest_reset(tree, ctx.paths)
-        changed = changed_since(tree, record)
-        if changed and not ctx.args.force:
-            raise StepFailed(
-                f"changed since the reset archived in {record.run_rel}: {', '.join(changed)}; "
-                "undo would overwrite it",
-                hint="add --force (what is there now is archived, not deleted)",
-                cause="changed_since_reset",
-            )
-        planned = [
-            ActionRecord("restore", e["from"], f"from {e['to']}", "planned")
-            for e in reversed(record.entries)
-        ]
         if ctx.args.dry_run:
-            result.actions = planned
-            result.summary = f"dry run: would restore {len(planned)} path(s) from {record.run_rel}"
+            _refuse_later_changes(ctx, tree, record)
+            result.actions = [
+                ActionRecord(
+                    "restore", e["from"], f"from {archived_path(record.folder, e)}", "planned"
+                )
+                for e in reversed(record.entries)
+            ]
+            result.summary = (
+                f"dry run: would restore {len(result.actions)} path(s) from {record.run_rel}"
+            )
             return result
-        _confirm(ctx, f"Put back the {len(planned)} path(s) archived in {record.run_rel}?")
+        _confirm(ctx, f"Put back the {len(record.entries)} path(s) archived in {record.run_rel}?")
         with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
-            undo_archive = Archive(tree, "undo", ctx.paths.archives_rel)
+            # Decided again under the lock: another run may have changed the tree while we waited.
+            confirmed, record = record.run_rel, latest_reset(tree, ctx.paths)
+            if record.run_rel != confirmed:
+                raise StepFailed(
+                    f"another run changed the archives while this one waited ({record.run_rel} "
+                    "is now the most recent reset); nothing was changed",
+                    hint="run `recio-setup reset --undo` again",
+                    cause="changed_since_reset",
+                )
+            undo_archive = _refuse_later_changes(ctx, tree, record)
             steps = restore(tree, record, undo_archive)
-            archive = Archive(
-                tree,
-                "reset",
-                ctx.paths.archives_rel,
-                run_rel=record.run_rel,
-                entries=record.entries,
-            )
-            archive.write_record(
-                {
-                    **{
-                        k: v
-                        for k, v in record.data.items()
-                        if k not in ("version", "command", "entries")
-                    },
-                    "undone_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "undo_archive": undo_archive.run_rel,
-                }
-            )
-    result.actions = [
-        ActionRecord("restore", s.split(":")[0], s.split(": ", 1)[1], "done") for s in steps
-    ]
-    if undo_archive.run_rel:
+            result.actions = [
+                ActionRecord("restore", s.path, s.detail, "done" if s.done else "failed")
+                for s in steps
+            ]
+            # Temp files of writes the reset was killed in are not part of what it left.
+            leftovers = plan_leftovers(tree, ctx.paths)
+            result.actions += apply_plan(leftovers, ApplyContext(tree, undo_archive, ctx.output))
+    if undo_archive.entries:
         result.notes.append(f"what the reset had created was kept in {undo_archive.run_rel}")
     return _finish(result, "undone")
+
+
+def _refuse_later_changes(ctx: Context, tree: Tree, record: Archive) -> Archive:
+    """The undo's archive, unless a place changed since the reset and --force is not given."""
+    undo_archive = undo_archive_for(tree, record, ctx.paths.archives_rel)
+    changed = changed_since(tree, record, undo_archive)
+    if changed and not ctx.args.force:
+        raise StepFailed(
+            f"changed since the reset archived in {record.run_rel}: {', '.join(changed)}; "
+            "undo would overwrite it",
+            hint="add --force (what is there now is archived, not deleted)",
+            cause="changed_since_reset",
+        )
+    return undo_archive

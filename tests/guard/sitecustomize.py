@@ -81,3 +81,55 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
 if FORBIDDEN and not getattr(sys, "_recio_test_guard", False):
     sys._recio_test_guard = True  # type: ignore[attr-defined]
     sys.addaudithook(_hook)
+
+
+# Fault injection for the kill-point tests: with RECIO_TEST_KILL_AT=N, the process SIGKILLs
+# itself just before its Nth file-changing operation (the audit event fires before the system
+# call), so every state a power loss could leave is reachable. N=0 only counts, and writes the
+# count to RECIO_TEST_KILL_COUNT at exit.
+CHANGING_EVENTS = {
+    "os.mkdir",
+    "os.rename",
+    "os.chmod",
+    "os.link",
+    "os.remove",
+    "os.rmdir",
+    "os.symlink",
+    "os.truncate",
+    "os.chown",
+}
+KILL_AT = int(os.environ.get("RECIO_TEST_KILL_AT", "-1"))
+
+
+def _changes_files(event: str, args: tuple[object, ...]) -> bool:
+    if event == "open":
+        flags = args[2]
+        return isinstance(flags, int) and bool(flags & WRITE_FLAGS)
+    return event in CHANGING_EVENTS
+
+
+def _install_killer() -> None:
+    import atexit
+    import signal
+
+    seen = [0]
+
+    def killer(event: str, args: tuple[object, ...]) -> None:
+        if _changes_files(event, args):
+            seen[0] += 1
+            if seen[0] == KILL_AT:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def report() -> None:
+        count = seen[0]
+        with open(os.environ["RECIO_TEST_KILL_COUNT"], "w") as out:
+            out.write(str(count))
+
+    sys.addaudithook(killer)
+    if KILL_AT == 0:
+        atexit.register(report)
+
+
+if KILL_AT >= 0 and not getattr(sys, "_recio_test_killer", False):
+    sys._recio_test_killer = True  # type: ignore[attr-defined]
+    _install_killer()

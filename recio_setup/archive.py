@@ -152,15 +152,6 @@ class Archive:
         if self.run_rel is not None:
             self.write_record({**(extra or {}), "finished_at": utc_now()})
 
-    def relocate(self, new_run_rel: str) -> None:
-        """Move the whole run folder (record and files) to new_run_rel, then fix the record."""
-        self.tree.move(self.folder, new_run_rel, dst_dir_mode=0o755)
-        self.run_rel = new_run_rel
-        self.archives_rel = new_run_rel.rpartition("/")[0]
-        for entry in self.entries:
-            entry["to"] = f"{new_run_rel}/files/{entry['from']}"
-        self.write_record()
-
 
 def read_record(tree: Tree, run_rel: str) -> dict[str, Any]:
     """record.json of a run folder; RecioError when it is missing, unreadable or malformed."""

@@ -1,10 +1,10 @@
 """Repairing the folders the archive itself lives in: backend/, backend/data/, and its archives/.
 
-When one of them is a symlink or a file, nothing can be archived under it. So reset parks the run
-folder at the project root first (`.recio-archive-<time>-reset/`, 0700), records and moves the
-offender into it, creates the real folders, and then moves the whole run folder to where archives
-belong. A run killed in between leaves the parked folder with its record: the next reset moves it
-home and resumes it, and `reset --undo` finds it where it is.
+When one of them is a symlink or a file, nothing can be archived under it. So that reset keeps its
+archive at the project root (`.recio-archive-<time>-reset/`, 0700): it records and moves the
+offender there and creates the real folders. The archive stays at the root, outside what it
+replaced, so that `reset --undo` can move the real folder aside (into an undo archive at the root
+too) and put the symlink back.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import PurePosixPath
 from recio_setup.archive import Archive, free_run_name, stamp
 from recio_setup.paths import Paths
 
-STAGED_PREFIX = ".recio-archive-"
+ROOT_ARCHIVE_PREFIX = ".recio-archive-"
 
 
-def is_staged(run_rel: str | None) -> bool:
-    return run_rel is not None and "/" not in run_rel and run_rel.startswith(STAGED_PREFIX)
+def is_at_root(run_rel: str | None) -> bool:
+    return run_rel is not None and "/" not in run_rel and run_rel.startswith(ROOT_ARCHIVE_PREFIX)
 
 
 def archive_home(paths: Paths) -> list[str]:
@@ -37,16 +37,12 @@ def repair_archive_home(archive: Archive, paths: Paths) -> str | None:
     if offender is None:
         return None
     if archive.run_rel is None:
-        archive.begin(free_run_name(tree, "", f"{STAGED_PREFIX}{stamp()}-{archive.command}"))
+        begin_at_root(archive)
     archive.move_in(offender, "it stood where a real folder belongs, holding the archive")
-    move_home(archive, paths)
+    tree.ensure_dirs(paths.archives_rel, 0o755)
     return offender
 
 
-def move_home(archive: Archive, paths: Paths) -> None:
-    """Move a parked run folder to backend/data/archives/, creating the real folders."""
-    if not is_staged(archive.run_rel):
-        return
-    archive.tree.ensure_dirs(paths.archives_rel, 0o755)
-    name = archive.folder.removeprefix(STAGED_PREFIX)
-    archive.relocate(free_run_name(archive.tree, paths.archives_rel, name))
+def begin_at_root(archive: Archive) -> str:
+    name = f"{ROOT_ARCHIVE_PREFIX}{stamp()}-{archive.command}"
+    return archive.begin(free_run_name(archive.tree, "", name))

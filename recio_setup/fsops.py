@@ -160,7 +160,7 @@ class Tree:
         """Names in a folder, reached without following symlinks; [] when it is missing."""
         try:
             with self.parent(rel) as (fd, name):
-                child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                child = _open_real_dir(rel, name, fd)
                 try:
                     return sorted(os.listdir(child))
                 finally:
@@ -178,7 +178,7 @@ class Tree:
             return sorted(_lstat_entries(self.root_fd), key=lambda entry: entry[0])
         try:
             with self.parent(rel) as (fd, name):
-                child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                child = _open_real_dir(rel, name, fd)
                 try:
                     return sorted(_lstat_entries(child), key=lambda entry: entry[0])
                 finally:
@@ -342,6 +342,16 @@ class Tree:
                     return False
                 raise
         return True
+
+
+def _open_real_dir(rel: str, name: str, parent_fd: int) -> int:
+    """A folder to list; a symlink or file standing there is refused, never followed."""
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+            raise UnsafePath(f"{rel} is not a real folder") from None
+        raise
 
 
 def _lstat_entries(folder_fd: int) -> list[tuple[str, Found]]:

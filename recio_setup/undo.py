@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recio_setup.archive import Archive, archived_path, utc_now
-from recio_setup.archive_home import STAGED_PREFIX
+from recio_setup.archive_home import ROOT_ARCHIVE_PREFIX, begin_at_root, is_at_root
 from recio_setup.errors import RecioError, StepFailed
 from recio_setup.fsops import Tree, UnsafePath
 from recio_setup.paths import Paths
@@ -26,8 +26,11 @@ from recio_setup.paths import Paths
 FINGERPRINT_LIMIT = 2000  # entries listed per folder; a fresh tree has a few dozen
 
 
-def fingerprint(tree: Tree, rel: str, depth: int = 0) -> dict[str, Any]:
-    """What stands at rel, precisely enough to notice any later change."""
+def fingerprint(tree: Tree, rel: str, ignored: str = "", depth: int = 0) -> dict[str, Any]:
+    """What stands at rel, precisely enough to notice any later change.
+
+    `ignored` (the run lock, which every run rewrites with its PID) is left out.
+    """
     found = tree.inspect(rel)
     print_: dict[str, Any] = {"kind": found.kind, "mode": found.mode_text}
     if found.kind == "file":
@@ -37,7 +40,11 @@ def fingerprint(tree: Tree, rel: str, depth: int = 0) -> dict[str, Any]:
         print_["target"] = found.link_target
     elif found.kind == "dir" and depth < 8:
         names = tree.list_dir(rel)[:FINGERPRINT_LIMIT]
-        print_["children"] = {name: fingerprint(tree, f"{rel}/{name}", depth + 1) for name in names}
+        print_["children"] = {
+            name: fingerprint(tree, f"{rel}/{name}", ignored, depth + 1)
+            for name in names
+            if f"{rel}/{name}" != ignored
+        }
     return print_
 
 
@@ -49,14 +56,19 @@ class Step:
 
 
 def reset_runs(tree: Tree, paths: Paths) -> list[str]:
-    """Every reset run folder, newest first: in the archives, and any still parked at the root."""
+    """Every reset run folder, newest first: in the archives, and any kept at the project root."""
     try:
         archived = [f"{paths.archives_rel}/{n}" for n in tree.list_dir(paths.archives_rel)]
     except UnsafePath:
         archived = []  # a symlinked archives/: reset repairs it; nothing in it is ours to trust
-    staged = [name for name, _ in tree.list_entries("") if name.startswith(STAGED_PREFIX)]
-    runs = [rel for rel in archived + staged if rel.endswith("-reset") or "-reset-" in rel]
-    return sorted(runs, key=lambda rel: rel.rpartition("/")[2].removeprefix(STAGED_PREFIX))[::-1]
+    at_root = [name for name, _ in tree.list_entries("") if name.startswith(ROOT_ARCHIVE_PREFIX)]
+    runs = [rel for rel in archived + at_root if rel.endswith("-reset") or "-reset-" in rel]
+    return sorted(runs, key=_run_time, reverse=True)
+
+
+def _run_time(run_rel: str) -> str:
+    """The UTC time a run folder's name starts with, wherever the folder is."""
+    return run_rel.rpartition("/")[2].removeprefix(ROOT_ARCHIVE_PREFIX)
 
 
 def pending_resets(tree: Tree, paths: Paths) -> list[Archive]:
@@ -94,6 +106,15 @@ def latest_reset(tree: Tree, paths: Paths) -> Archive:
     pending = pending_resets(tree, paths)
     if pending:
         return pending[0]
+    home = tree.inspect(paths.archives_rel)
+    if home.kind not in ("dir", "missing"):
+        raise StepFailed(
+            f"there is no reset to undo: {paths.archives_rel} is not the archive folder "
+            f"({home.describe()}), so nothing in it is trusted",
+            hint="`recio-setup reset` moves it aside and creates the real folder "
+            "(`reset --undo` then puts it back)",
+            cause="nothing_to_undo",
+        )
     raise StepFailed(
         "there is no reset to undo",
         hint="`recio-setup reset` archives what it "
@@ -103,7 +124,11 @@ def latest_reset(tree: Tree, paths: Paths) -> Archive:
 
 
 def undo_archive_for(tree: Tree, record: Archive, archives_rel: str) -> Archive:
-    """The undo's own archive: the one an interrupted undo of this reset began, else a new one."""
+    """The undo's own archive: the one an interrupted undo of this reset began, else a new one.
+
+    It begins where the reset's archive is: at the project root when the reset replaced a
+    folder that holds the archives (undoing it moves that folder aside).
+    """
     begun = record.info.get("undo_archive")
     if isinstance(begun, str):
         try:
@@ -113,7 +138,7 @@ def undo_archive_for(tree: Tree, record: Archive, archives_rel: str) -> Archive:
     return Archive(tree, "undo", archives_rel)
 
 
-def changed_since(tree: Tree, record: Archive, undo_archive: Archive) -> list[str]:
+def changed_since(tree: Tree, record: Archive, undo_archive: Archive, lock_rel: str) -> list[str]:
     """Places whose content differs from what the reset left there.
 
     A place whose archived copy is already gone is back in place (or was never moved), and a place
@@ -130,14 +155,17 @@ def changed_since(tree: Tree, record: Archive, undo_archive: Archive) -> list[st
         if rel in moved_by_undo or tree.inspect(archived).kind == "missing":
             continue
         expected = after.get(rel)
-        if expected is not None and fingerprint(tree, rel) != expected:
+        if expected is not None and fingerprint(tree, rel, lock_rel) != expected:
             changed.add(rel)
     return sorted(changed)
 
 
 def restore(tree: Tree, record: Archive, undo_archive: Archive) -> list[Step]:
     """Move the reset's originals back; what stands in their way goes to the undo archive."""
-    undo_archive.begin()
+    if is_at_root(record.run_rel):
+        begin_at_root(undo_archive)
+    else:
+        undo_archive.begin()
     record.write_record({"undo_archive": undo_archive.run_rel, "undo_started_at": utc_now()})
     steps = []
     for entry in reversed(record.entries):

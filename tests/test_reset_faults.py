@@ -156,3 +156,30 @@ def test_an_edit_made_while_undo_waits_for_the_lock_is_not_overwritten(
     assert undo.returncode == 1, out
     assert "changed since the reset" in out
     assert fresh.read_text() == '{"keep": "me"}'
+
+
+def test_check_names_an_interrupted_reset_and_an_interrupted_undo(
+    ready_template: Path, tmp_path: Path
+) -> None:
+    reset_all = ("reset", "--all", "--yes")
+    halfway = count_steps(ready_template, tmp_path / "count-reset", *reset_all) // 2
+    work = tmp_path / "project"
+    shutil.copytree(ready_template, work, symlinks=True)
+    cli = Cli(work)
+    assert run_killed_at(work, halfway, *reset_all).code == -signal.SIGKILL
+
+    check = cli("check", "--skip-db-check", env=ENV)
+
+    assert check.code == 1, check.all
+    assert "reset archived in backend/data/archives/" in check.all
+    assert "interrupted halfway" in check.all and "reset --undo` to put back" in check.all
+
+    assert cli("reset", "--yes", env=ENV).code == 0
+    undo = ("reset", "--undo", "--yes")
+    halfway = count_steps(work, tmp_path / "count-undo", *undo) // 2
+    assert run_killed_at(work, halfway, *undo).code == -signal.SIGKILL
+
+    check = cli("check", "--skip-db-check", env=ENV)
+
+    assert check.code == 1, check.all
+    assert "undo of the reset archived in" in check.all and "to finish it" in check.all

@@ -119,6 +119,28 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
     return checks
 
 
+def interrupted_run_checks(ctx: Context, tree: Tree) -> list[Check]:
+    """A reset or undo killed halfway has left the tree between two states."""
+    from recio_setup.undo import interrupted_reset, undo_begun
+
+    interrupted = interrupted_reset(tree, ctx.paths)
+    if interrupted is None:
+        return []
+    if undo_begun(interrupted):
+        what, fix = "undo of the reset", "run `recio-setup reset --undo` to finish it"
+    else:
+        what = "reset"
+        fix = "run `recio-setup reset` to complete it, or `recio-setup reset --undo` to put back"
+    return [
+        Check(
+            "interrupted run",
+            "fail",
+            f"the {what} archived in {interrupted.run_rel} was interrupted halfway",
+            fix,
+        )
+    ]
+
+
 def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
     from recio_setup.configfiles import plan_config_files
 
@@ -185,6 +207,7 @@ def run(ctx: Context) -> Result:
         checks += config_checks(ctx, tree, host)
         checks += tree_checks(ctx, tree)
         checks += leftover_checks(tree, ctx.paths)
+        checks += interrupted_run_checks(ctx, tree)
         checks += port_checks(ctx, tree)
     result.checks = checks
     db_values = with_environment(ctx, values)

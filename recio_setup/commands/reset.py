@@ -11,7 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from recio_setup.archive import Archive, archived_path, utc_now
-from recio_setup.archive_home import move_home, repair_archive_home
+from recio_setup.archive_home import repair_archive_home
 from recio_setup.commands import validate_lock_timeout
 from recio_setup.envrepair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
@@ -180,16 +180,16 @@ def run(ctx: Context) -> Result:
             # (e.g. POSTGRES_PORT=abc in .env: no right value to put there).
             result.checks += remaining_problems(ctx, tree)
             if archive.run_rel:
-                _finish_archive(tree, archive, ctx.args.all)
+                _finish_archive(ctx, tree, archive, ctx.args.all)
                 result.notes.append(
                     f"archived to {archive.run_rel} (undo: `recio-setup reset --undo`)"
                 )
     return _finish(result, "repaired")
 
 
-def _finish_archive(tree: Tree, archive: Archive, all_: bool) -> None:
+def _finish_archive(ctx: Context, tree: Tree, archive: Archive, all_: bool) -> None:
     """What the reset left in each place it archived, so that undo can see later changes."""
-    after = {e["from"]: fingerprint(tree, e["from"]) for e in archive.entries}
+    after = {e["from"]: fingerprint(tree, e["from"], ctx.paths.lock_rel) for e in archive.entries}
     archive.finish({"after": after, "all": all_ or bool(archive.info.get("all"))})
 
 
@@ -206,10 +206,9 @@ def _resume_an_interrupted_reset(
             hint="run `recio-setup reset --undo` to finish it first",
             cause="undo_interrupted",
         )
-    move_home(interrupted, ctx.paths)
     if archive.run_rel is not None:
         # This run has archived already (a bad lock): close the other as it stands.
-        _finish_archive(tree, interrupted, False)
+        _finish_archive(ctx, tree, interrupted, False)
         result.notes.append(
             f"an interrupted reset in {interrupted.run_rel} was closed; `recio-setup reset "
             "--undo` puts back this run first, then that one"
@@ -322,7 +321,7 @@ def run_undo(ctx: Context) -> Result:
 def _refuse_later_changes(ctx: Context, tree: Tree, record: Archive) -> Archive:
     """The undo's archive, unless a place changed since the reset and --force is not given."""
     undo_archive = undo_archive_for(tree, record, ctx.paths.archives_rel)
-    changed = changed_since(tree, record, undo_archive)
+    changed = changed_since(tree, record, undo_archive, ctx.paths.lock_rel)
     if changed and not ctx.args.force:
         raise StepFailed(
             f"changed since the reset archived in {record.run_rel}: {', '.join(changed)}; "

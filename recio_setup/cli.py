@@ -18,9 +18,21 @@ from types import ModuleType
 from typing import NoReturn
 
 from recio_setup import __version__
-from recio_setup.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, RecioError, UsageError
+from recio_setup.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_PROBLEMS,
+    RecioError,
+    UsageError,
+    disk_error,
+)
 from recio_setup.output import Output
-from recio_setup.paths import DEFAULT_USER, Paths, resolve_project_root, validate_user
+from recio_setup.paths import (
+    DEFAULT_USER,
+    ROOT_ENV,
+    Paths,
+    resolve_project_root,
+    validate_user,
+)
 from recio_setup.result import Result
 
 LAUNCHER_ROOT_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
@@ -99,8 +111,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--root",
         metavar="DIR",
-        help="the REC.IO project folder (default: the project holding bootstrap.py, else "
-        "$REC_PROJECT_ROOT, else the nearest folder above holding the port manifest)",
+        help="the REC.IO project folder (default: the folder holding bootstrap.py when run "
+        "through it, even if $REC_PROJECT_ROOT is set; else $REC_PROJECT_ROOT, else the nearest "
+        "folder above holding the port manifest)",
     )
     group.add_argument(
         "--user",
@@ -174,12 +187,20 @@ def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list
     return [DEFAULT_COMMAND, *args]
 
 
-def resolve_root(args: argparse.Namespace) -> Path:
+def resolve_root(args: argparse.Namespace, output: Output) -> Path:
+    """--root, else the launcher's folder, else REC_PROJECT_ROOT, else the folder found above."""
+    if args.root is not None and not args.root.strip():
+        raise UsageError(
+            "--root is empty",
+            hint="pass the project folder, e.g. --root ~/rec_io (a variable that is not set "
+            "expands to nothing)",
+        )
     launcher_root = os.environ.get(LAUNCHER_ROOT_ENV)
     if args.root:
         root = resolve_project_root(args.root)
-    elif launcher_root and not os.environ.get("REC_PROJECT_ROOT"):
+    elif launcher_root:
         root = Path(launcher_root)
+        _say_the_launcher_wins(root, output)
     else:
         root = resolve_project_root()
     if not root.is_dir():
@@ -188,6 +209,16 @@ def resolve_root(args: argparse.Namespace) -> Path:
             hint="pass --root DIR with the REC.IO project folder",
         )
     return root
+
+
+def _say_the_launcher_wins(root: Path, output: Output) -> None:
+    """bootstrap.py sets up its own checkout; a REC_PROJECT_ROOT elsewhere is only for services."""
+    from_env = os.environ.get(ROOT_ENV)
+    if from_env and Path(from_env).expanduser().absolute() != root:
+        output.warn(
+            f"{ROOT_ENV}={from_env} is not used: bootstrap.py works on the folder it is in, "
+            f"{root} (pass --root {from_env} to work on that one)"
+        )
 
 
 def _guess_json(argv: Sequence[str]) -> bool:
@@ -235,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = Output(
             json_mode=args.json, quiet=args.quiet, verbose=args.verbose, color=args.color
         )
-        root = resolve_root(args)
+        root = resolve_root(args, output)
         paths = Paths(root, validate_user(args.user))
         from recio_setup.commands import Context
 
@@ -252,12 +283,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`); nothing more to say to it.
         sys.stderr.close()
         return EXIT_PROBLEMS
+    except OSError as exc:
+        disk = disk_error(exc, str(root) if root else None)
+        if disk is None:
+            return _unexpected(exc, root, output, command)
+        output.error(disk, command=command)
+        return disk.exit_code
     except Exception as exc:
-        log_path = write_crash_log(root, output)
-        unexpected = RecioError(
-            f"unexpected error: {type(exc).__name__}: {exc}",
-            hint="this is a bug in recio-setup; the log has the traceback, please report it",
-            cause="bug",
-        )
-        output.error(unexpected, command=command, log_path=log_path)
-        return EXIT_PROBLEMS
+        return _unexpected(exc, root, output, command)
+
+
+def _unexpected(exc: Exception, root: Path | None, output: Output, command: str) -> int:
+    """A bug: a short message, and the traceback in a log file."""
+    log_path = write_crash_log(root, output)
+    unexpected = RecioError(
+        f"unexpected error: {type(exc).__name__}: {exc}",
+        hint="this is a bug in recio-setup; the log has the traceback, please report it",
+        cause="bug",
+    )
+    output.error(unexpected, command=command, log_path=log_path)
+    return EXIT_PROBLEMS

@@ -5,6 +5,8 @@ cli.py catches RecioError once and renders it; anything else is a bug and gets a
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -34,3 +36,26 @@ class StepFailed(RecioError):
     """A step could not be completed; what came before it stays done."""
 
     exit_code = EXIT_PROBLEMS
+
+
+# The disk, not the code: a full or read-only file system is the user's to fix.
+DISK_ERRNOS = {
+    errno.ENOSPC: "is full",
+    errno.EDQUOT: "is over its quota",
+    errno.EROFS: "is read-only",
+}
+
+
+def disk_error(exc: OSError, root: str | None) -> RecioError | None:
+    """The message for an OSError that a full or read-only disk caused; None for any other."""
+    state = DISK_ERRNOS.get(exc.errno or 0)
+    if state is None:
+        return None
+    where = f"the disk holding {root}" if root else "the disk"
+    return StepFailed(
+        f"{where} {state} ({exc.strerror}); the run stopped there, and every file it was "
+        "writing is still its old version (or the new one, complete)",
+        hint=f"free some space (`df -h {root or '.'}`), then run the command again; "
+        "`recio-setup check` lists what is left to do",
+        cause="disk_full" if exc.errno != errno.EROFS else "read_only_disk",
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 from recio_setup.errors import UsageError
 
 DEFAULT_USER = "user_0001"
-USER_PATTERN = re.compile(r"user_[0-9]+")
+USER_PATTERN = re.compile(r"user_[0-9]{1,32}")
 ROOT_ENV = "REC_PROJECT_ROOT"
 USER_ENV = "REC_USER_ID"
 CONFIG_REL = "backend/core/config"
@@ -30,9 +30,10 @@ ARCHIVES_REL = f"{DATA_REL}/archives"
 
 def validate_user(user: str) -> str:
     if not USER_PATTERN.fullmatch(user):
+        shown = user if len(user) <= 40 else f"{user[:37]}..."
         raise UsageError(
-            f"--user {user!r} is not a REC.IO user id",
-            hint="user ids are `user_` followed by digits, e.g. --user user_0001",
+            f"--user {shown!r} is not a REC.IO user id",
+            hint="user ids are `user_` followed by 1 to 32 digits, e.g. --user user_0001",
         )
     return user
 

@@ -169,3 +169,33 @@ def test_no_venv_without_the_package_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--no-venv" in done.stderr and "Traceback" not in done.stderr
     assert "recio_setup" in done.stderr or "rich" in done.stderr
+
+
+def test_the_launcher_sets_up_its_own_folder_whatever_rec_project_root_says(
+    tmp_path: Path,
+) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(REPO / "bootstrap.py", checkout / "bootstrap.py")
+    other = tmp_path / "other"
+    other.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "REC_PROJECT_ROOT": str(other),
+        "POSTGRES_PASSWORD": "pw",
+    }
+    done = subprocess.run(
+        [sys.executable, "bootstrap.py", "--no-venv", "--non-interactive", "--skip-db-check"],
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (checkout / ".env").is_file()
+    assert list(other.iterdir()) == []
+    assert f"REC_PROJECT_ROOT={other} is not used" in done.stderr
+    assert f"--root {other}" in done.stderr

@@ -102,3 +102,17 @@ def test_hints_name_commands_as_the_user_launched_them(cli: Cli) -> None:
     run = cli("check", "--skip-db-check")  # the runner launches like bootstrap.py does
     assert run.code == 1
     assert "`python3 bootstrap.py init`" in run.out and "`recio-setup" not in run.out
+
+
+def test_an_empty_root_is_bad_input(cli: Cli, project: Path) -> None:
+    run = cli("--root", "", "--non-interactive", "--skip-db-check")
+    assert run.code == 2, run.all
+    assert "--root is empty" in run.err and "Traceback" not in run.all
+    assert list(project.iterdir()) == []
+
+
+def test_an_overlong_user_is_bad_input_before_anything_is_written(cli: Cli, project: Path) -> None:
+    run = cli("--user", "user_" + "1" * 300, "--non-interactive", "--skip-db-check")
+    assert run.code == 2, run.all
+    assert "1 to 32 digits" in run.err and "1" * 100 not in run.all
+    assert list(project.iterdir()) == []

@@ -1,7 +1,7 @@
 """The command line: argparse, the default command, exit codes, and the one place errors are caught.
 
 Exit codes (DESIGN.md): 0 success; 1 a check found problems or a step failed; 2 bad input or usage,
-and then nothing was written; 130 interrupted.
+and then nothing was written; 3 an unexpected error (a bug, with a crash log); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from recio_setup import __version__
 from recio_setup.errors import (
+    EXIT_BUG,
     EXIT_INTERRUPTED,
     EXIT_PROBLEMS,
     RecioError,
@@ -47,7 +48,7 @@ config, creates the data tree with private modes on credentials, and tests Postg
 
 EXIT_CODES = """\
 Exit codes: 0 success; 1 a check found problems or a step failed; 2 bad input (nothing written);
-130 interrupted."""
+3 an unexpected error (a bug: the message names a log file); 130 interrupted."""
 TOP_EPILOG = (
     EXIT_CODES
     + """
@@ -302,4 +303,4 @@ def _unexpected(exc: Exception, root: Path | None, output: Output, command: str)
         cause="bug",
     )
     output.error(unexpected, command=command, log_path=log_path)
-    return EXIT_PROBLEMS
+    return EXIT_BUG

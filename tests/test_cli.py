@@ -71,7 +71,7 @@ def test_unexpected_error_gives_one_line_and_a_private_log(
     monkeypatch.setattr(ports, "run", broken)
     code = cli.main(["ports", "--root", str(project)])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 3
     assert "unexpected error: RuntimeError: planted bug" in err and "Traceback" not in err
     logs = list((project / "logs").glob("recio-setup-crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in err

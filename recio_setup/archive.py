@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,8 @@ class Archive:
             self.tree.make_dir(run_rel, 0o700)
             self.run_rel = run_rel
             self.info.setdefault("started_at", utc_now())
+            # Which processes wrote under this run: their temp files are the run's own.
+            self.info.setdefault("pids", [os.getpid()])
             self.write_record()
         return self.run_rel
 

@@ -8,6 +8,8 @@ depend on how much data there is. `--undo` puts the most recent reset's archive 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from recio_setup.archive import Archive, archived_path, utc_now
@@ -214,7 +216,8 @@ def _resume_an_interrupted_reset(
             "--undo` puts back this run first, then that one"
         )
         return archive
-    interrupted.info["resumed_at"] = utc_now()
+    pids = [*interrupted.info.get("pids", []), os.getpid()]
+    interrupted.write_record({"resumed_at": utc_now(), "pids": pids})
     result.notes.append(f"continued the interrupted reset in {interrupted.run_rel}")
     return interrupted
 
@@ -276,8 +279,6 @@ def _finish(result: Result, verb: str) -> Result:
 
 
 def run_undo(ctx: Context) -> Result:
-    from recio_setup.leftovers import plan_leftovers
-
     result = Result("reset", dry_run=ctx.args.dry_run)
     with Tree(ctx.paths.root) as tree:
         record = latest_reset(tree, ctx.paths)
@@ -310,12 +311,29 @@ def run_undo(ctx: Context) -> Result:
                 ActionRecord("restore", s.path, s.detail, "done" if s.done else "failed")
                 for s in steps
             ]
-            # Temp files of writes the reset was killed in are not part of what it left.
-            leftovers = plan_leftovers(tree, ctx.paths)
+            leftovers = _temp_files_of_the_reset(ctx, tree, record)
             result.actions += apply_plan(leftovers, ApplyContext(tree, undo_archive, ctx.output))
     if undo_archive.entries:
         result.notes.append(f"what the reset had created was kept in {undo_archive.run_rel}")
     return _finish(result, "undone")
+
+
+def _temp_files_of_the_reset(ctx: Context, tree: Tree, record: Archive) -> Plan:
+    """Temp files left by the reset's own interrupted writes: they were not there before it.
+
+    One that stood there before the reset (another writer's) was archived by it and has just
+    been put back, so it stays.
+    """
+    from recio_setup.leftovers import TEMP_NAME, plan_leftovers
+
+    own_pids = set(record.info.get("pids", []))
+    restored = {entry["from"] for entry in record.entries}
+    plan = Plan()
+    for action in plan_leftovers(tree, ctx.paths).actions:
+        name = TEMP_NAME.fullmatch(PurePosixPath(action.path).name)
+        if action.path not in restored or (name and int(name["pid"]) in own_pids):
+            plan.add(action)
+    return plan
 
 
 def _refuse_later_changes(ctx: Context, tree: Tree, record: Archive) -> Archive:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from recio_setup.fsops import Found, Tree
@@ -25,11 +26,16 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 MANIFEST_CHECK = "port manifest"
 CONFIG_CHECK = "config.json"
+CHECKOUT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RESET_FIX = "run `recio-setup reset` (the current file is archived, a fresh one written)"
 
 
 def template_bytes(name: str) -> bytes:
-    return resources.files("recio_setup").joinpath("templates").joinpath(name).read_bytes()
+    """A template: from the installed wheel, else from templates/ of the checkout (editable)."""
+    installed = resources.files("recio_setup").joinpath("templates").joinpath(name)
+    if installed.is_file():
+        return installed.read_bytes()
+    return (CHECKOUT_TEMPLATES / name).read_bytes()
 
 
 def manifest_template() -> bytes:

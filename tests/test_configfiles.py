@@ -18,7 +18,7 @@ from recio_setup.paths import Paths
 from recio_setup.plan import ApplyContext, Plan, apply_plan
 from tests.conftest import REPO
 
-TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
+TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST = "backend/core/config/MASTER_PORT_MANIFEST.json"
 CONFIG = "backend/core/config/config.json"
 

@@ -27,7 +27,7 @@ from recio_setup.ports import ManifestError, ManifestMissing
 from recio_setup.watch_eligibility import WATCH_ENV, filesystem_type, refusal
 from tests.conftest import REPO
 
-TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
+TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
 LINUX = sys.platform.startswith("linux")
 

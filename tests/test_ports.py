@@ -20,9 +20,7 @@ from recio_setup.ports import (
     parse_manifest,
 )
 
-TEMPLATE = (
-    Path(__file__).resolve().parent.parent / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
-)
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates/MASTER_PORT_MANIFEST.json"
 
 
 def template() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import REPO, Cli
 
-TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
+TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST = "backend/core/config/MASTER_PORT_MANIFEST.json"
 
 

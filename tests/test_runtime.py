@@ -18,7 +18,7 @@ from recio_setup.manifest_cache import clear_cache
 from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError
 from tests.conftest import REPO
 
-TEMPLATE = REPO / "recio_setup/templates/MASTER_PORT_MANIFEST.json"
+TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
 
 

@@ -114,7 +114,7 @@ class Archive:
             how = "linked"
         else:
             data = self.tree.read_file(rel, limit=1 << 30)
-            self.tree.write_file(dst, data, found.mode or 0o600)
+            self.tree.write_file(dst, data, (found.mode or 0o600) & 0o777)
             how = "copied"
         self._record(rel, dst, found, how, reason)
         return dst

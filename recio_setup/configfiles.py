@@ -15,8 +15,17 @@ from typing import Any, ClassVar, Literal
 
 from recio_setup.fsops import Found, Tree
 from recio_setup.host import validate_host
+from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
-from recio_setup.plan import Action, ApplyContext, ArchiveEntry, Plan, ReplaceFile, WriteFile
+from recio_setup.plan import (
+    Action,
+    ApplyContext,
+    ArchiveEntry,
+    Plan,
+    ReplaceFile,
+    SetMode,
+    WriteFile,
+)
 from recio_setup.ports import ManifestError, parse_manifest
 from recio_setup.result import Check
 
@@ -186,7 +195,21 @@ def plan_config_files(tree: Tree, paths: Paths, host: str, mode: Mode) -> Plan:
     content = render_config(host, _main_app_port(manifest))
     _plan_one(tree, paths.config_json_rel, config, plan, mode, CONFIG_CHECK, content)
     _sync_config(manifest, config, plan, mode, paths.config_json_rel, host)
+    _plan_mode(plan, paths.manifest_rel, manifest, MANIFEST_CHECK)
+    _plan_mode(plan, paths.config_json_rel, config, CONFIG_CHECK)
     return plan
+
+
+def _plan_mode(plan: Plan, rel: str, judged: Judged, name: str) -> None:
+    """A file left in place must have the mode the tool writes it with (check reports it)."""
+    found = judged.found
+    if found.kind != "file" or any(action.path == rel for action in plan.actions):
+        return
+    new = mode_to_set(found.mode or 0, FILE_MODE, "file")
+    if new is not None:
+        why = what_is_wrong(found.mode or 0, new)
+        reason = f"the {name}'s mode {found.mode_text} is {why}; will become {new:04o}"
+        plan.add(SetMode(rel, reason, mode=new, expect=found))
 
 
 def _sync_config(
@@ -214,4 +237,4 @@ def _sync_config(
         return
     main.update(wanted)
     content = (json.dumps(config.document, indent=2) + "\n").encode()
-    plan.add(ReplaceFile(rel, reason, content, config.found.mode or 0o644))
+    plan.add(ReplaceFile(rel, reason, content, FILE_MODE))

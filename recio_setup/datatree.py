@@ -17,6 +17,7 @@ from typing import Literal
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError, StepFailed
 from recio_setup.fsops import Found, Tree
+from recio_setup.modes import EntryKind, mode_to_set, what_is_wrong
 from recio_setup.output import Output
 from recio_setup.paths import Paths, default_paths
 from recio_setup.plan import (
@@ -120,15 +121,6 @@ def _kind_word(found: Found) -> str:
     )
 
 
-def _tightened(found_mode: int, wanted: int) -> int | None:
-    """The mode to set, or None when found_mode is already as strict as wanted (or stricter).
-
-    Only rwx bits can be too open; setuid, setgid and sticky bits are kept as they are.
-    """
-    excess = found_mode & 0o777 & ~wanted
-    return found_mode & ~excess if excess else None
-
-
 def token_problem(data: bytes) -> str | None:
     """Why these bytes are not a usable token file, or None when they are a JSON object."""
     if not data.strip():
@@ -213,11 +205,14 @@ class _Planner:
             self.credentials_contents(entry.rel)
 
     def tighten(self, rel: str, found: Found, wanted: int, label: str, *, critical: bool) -> None:
-        new = _tightened(found.mode or 0, wanted)
+        kind: EntryKind = "dir" if found.kind == "dir" else "file"
+        new = mode_to_set(found.mode or 0, wanted, kind)
         if new is None:
             return
-        reason = f"mode {found.mode_text} is too open for a {label}; will become {new:04o}"
-        self.add(SetMode(rel, reason, mode=new, expect=found), "fail" if critical else "warn")
+        why = what_is_wrong(found.mode or 0, new)
+        reason = f"mode {found.mode_text} is {why} for a {label}; will become {new:04o}"
+        status: Status = "fail" if critical or why != "too open" else "warn"
+        self.add(SetMode(rel, reason, mode=new, expect=found), status)
 
     def token_replaced(self, entry: Entry, found: Found) -> bool:
         if (found.size or 0) > TOKEN_READ_LIMIT:

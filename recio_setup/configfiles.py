@@ -25,6 +25,7 @@ from recio_setup.plan import (
     ReplaceFile,
     SetMode,
     WriteFile,
+    separate_link,
 )
 from recio_setup.ports import ManifestError, parse_manifest
 from recio_setup.result import Check
@@ -206,7 +207,9 @@ def _plan_mode(plan: Plan, rel: str, judged: Judged, name: str) -> None:
     if found.kind != "file" or any(action.path == rel for action in plan.actions):
         return
     new = mode_to_set(found.mode or 0, FILE_MODE, "file")
-    if new is not None:
+    if found.shares_its_inode:
+        plan.add(separate_link(rel, found, FILE_MODE if new is None else new, name))
+    elif new is not None:
         why = what_is_wrong(found.mode or 0, new)
         reason = f"the {name}'s mode {found.mode_text} is {why}; will become {new:04o}"
         plan.add(SetMode(rel, reason, mode=new, expect=found))

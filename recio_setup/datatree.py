@@ -30,6 +30,7 @@ from recio_setup.plan import (
     SetMode,
     WriteFile,
     apply_plan,
+    separate_link,
 )
 from recio_setup.result import Check, Status
 from recio_setup.runlock import RunLock
@@ -207,6 +208,10 @@ class _Planner:
     def tighten(self, rel: str, found: Found, wanted: int, label: str, *, critical: bool) -> None:
         kind: EntryKind = "dir" if found.kind == "dir" else "file"
         new = mode_to_set(found.mode or 0, wanted, kind)
+        if found.shares_its_inode:
+            mode = (found.mode or 0) if new is None else new
+            self.add(separate_link(rel, found, mode, label))
+            return
         if new is None:
             return
         why = what_is_wrong(found.mode or 0, new)

@@ -12,7 +12,7 @@ from recio_setup.errors import StepFailed, UsageError
 from recio_setup.fsops import Found, Tree
 from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
-from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile
+from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile, separate_link
 from recio_setup.settings import ENV_ORDER, FIELDS
 
 ENV_MODE = 0o600
@@ -88,10 +88,12 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
 
 
 def env_mode_plan(rel: str, found: Found) -> Plan:
-    """The fix of an existing .env's mode, if it needs one."""
+    """The fix of an existing .env's mode or of its hard link, if it needs one."""
     plan = Plan()
     new = mode_to_set(found.mode or 0, ENV_MODE, "file")
-    if new is not None:
+    if found.shares_its_inode:
+        plan.add(separate_link(rel, found, ENV_MODE if new is None else new, ".env"))
+    elif new is not None:
         why = what_is_wrong(found.mode or 0, new)
         reason = f".env holds secrets; mode {found.mode_text} is {why}, will become {new:04o}"
         plan.add(SetMode(rel, reason, new, found))

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from recio_setup.errors import RecioError
+from recio_setup.modes import shares_its_inode
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO someone left in the tree must not hang the run.
@@ -51,12 +52,19 @@ class Found:
     ino: int | None = None
     blocked_by: str | None = None
     link_target: str | None = None
+    nlink: int | None = None
+
+    @property
+    def shares_its_inode(self) -> bool:
+        return shares_its_inode(self.kind, self.nlink)
 
     @property
     def mode_text(self) -> str:
         return f"{self.mode:04o}" if self.mode is not None else "-"
 
     def describe(self) -> str:
+        if self.shares_its_inode:
+            return f"file {self.mode_text} with {self.nlink} hard links"
         if self.kind in ("dir", "file"):
             return f"{'folder' if self.kind == 'dir' else 'file'} {self.mode_text}"
         if self.kind == "symlink":
@@ -83,9 +91,8 @@ def _found_from_stat(st: os.stat_result, link_target: str | None = None) -> Foun
         kind = "symlink"
     else:
         kind = "other"
-    return Found(
-        kind, stat.S_IMODE(st.st_mode), st.st_size, st.st_dev, st.st_ino, None, link_target
-    )
+    mode = stat.S_IMODE(st.st_mode)
+    return Found(kind, mode, st.st_size, st.st_dev, st.st_ino, None, link_target, st.st_nlink)
 
 
 class Tree:
@@ -214,7 +221,8 @@ class Tree:
                 raise UnsafePath(f"{prefix} is not a real folder ({found.describe()})")
 
     def chmod(self, rel: str, mode: int, expect: Found | None = None) -> None:
-        """Set the mode of the file or folder at rel itself, never of a symlink's target."""
+        """Set the mode of the file or folder at rel itself, never of a symlink's target, nor of
+        a file another hard link shares (its inode may be a file outside the project)."""
         with self.parent(rel) as (fd, name):
             try:
                 target = os.open(name, FILE_FLAGS, dir_fd=fd)
@@ -238,6 +246,13 @@ class Tree:
     def _check_same(rel: str, st: os.stat_result, expect: Found | None) -> None:
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             raise Conflict(f"{rel} is neither a file nor a folder; left as it is")
+        if shares_its_inode("file" if stat.S_ISREG(st.st_mode) else "dir", st.st_nlink):
+            raise UnsafePath(
+                f"{rel} has {st.st_nlink} hard links: another name, maybe outside the project, "
+                "shares it, so its mode was not changed",
+                hint="`recio-setup reset` moves this name into the archive and puts a private "
+                "copy in its place",
+            )
         if (
             expect is not None
             and expect.ino is not None

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 
 from recio_setup.errors import StepFailed
 from recio_setup.fsops import Tree
-from recio_setup.modes import mode_to_set
+from recio_setup.modes import mode_to_set, shares_its_inode
 
 LOCK_MODE = 0o644
 _LOCK_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -33,6 +33,9 @@ def _lock_file_problem(handle: int) -> str | None:
     st = os.fstat(handle)
     if not stat.S_ISREG(st.st_mode):
         return "it is not a regular file"
+    if shares_its_inode("file", st.st_nlink):
+        # Writing the PID would truncate whatever file outside the project shares it.
+        return f"it has {st.st_nlink} hard links, so another file shares it"
     new = mode_to_set(stat.S_IMODE(st.st_mode), LOCK_MODE, "file")
     if new is not None:
         # Someone else's lock keeps its mode (check reports it); it still works as a lock.

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recio_setup.errors import RecioError
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found
+from recio_setup.fsops import Tree
 from recio_setup.paths import ARCHIVES_REL
 
 RECORD_NAME = "record.json"

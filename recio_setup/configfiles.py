@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar, Literal
 
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found, permission_hint
+from recio_setup.fsops import Tree
 from recio_setup.host import validate_host
 from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
@@ -90,6 +91,8 @@ def _judge(tree: Tree, rel: str, validate: Any) -> Judged:
         return Judged(found, f"is a symlink to {found.link_target}; it was not followed")
     if found.kind == "blocked":
         return Judged(found, f"cannot be reached: {found.blocked_by} is not a real folder")
+    if found.kind == "denied":
+        return Judged(found, f"cannot be reached: permission denied on {found.blocked_by}")
     if found.kind != "file":
         return Judged(found, f"is a {found.describe()}, not a file")
     try:
@@ -166,6 +169,11 @@ def _plan_one(
     tree: Tree, rel: str, judged: Judged, plan: Plan, mode: Mode, name: str, content: bytes
 ) -> None:
     found = judged.found
+    if found.kind == "denied":
+        detail = f"{rel} {judged.problem}"
+        fix = permission_hint(tree.root)
+        plan.note(Check(name, "fail", detail, fix, {"cause": "permission"}))
+        return
     if found.kind == "missing" or found.kind == "blocked":
         if mode == "check":
             what = judged.problem or "is missing"

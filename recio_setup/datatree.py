@@ -16,7 +16,8 @@ from typing import Literal
 
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError, StepFailed
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found, permission_hint
+from recio_setup.fsops import Tree
 from recio_setup.modes import EntryKind, mode_to_set, what_is_wrong
 from recio_setup.output import Output
 from recio_setup.paths import Paths, default_paths
@@ -170,6 +171,9 @@ class _Planner:
         elif found.kind == "blocked":
             self.unreachable.add(entry.rel)
             self.finding(entry.rel, "fail", f"not inspected: {found.describe()}", FIX_SYMLINK)
+        elif found.kind == "denied":
+            self.unreachable.add(entry.rel)
+            self.denied(entry.rel, found.blocked_by or "")
         elif found.kind == "symlink":
             self.symlink(entry, found)
         elif found.kind != entry.kind:
@@ -178,6 +182,18 @@ class _Planner:
             self.create(entry, "will be created in its place")
         else:
             self.existing(entry, found)
+
+    def denied(self, rel: str, blocker: str) -> None:
+        """An entry this user cannot reach; when this plan gives the owner back a folder on the
+        way, applying it makes the entry reachable for the next plan."""
+        if any(a.path == blocker and isinstance(a, SetMode) for a in self.plan.actions):
+            detail = f"not inspected yet: {blocker} must get its mode back first"
+            fix = f"{FIX_INIT} (it fixes {blocker}, then what is inside)"
+        else:
+            detail = f"not inspected: permission denied on {blocker or 'the project folder'}"
+            fix = permission_hint(self.tree.root)
+        self.finding(rel, "fail", detail, fix)
+        self.plan.findings[-1].data["cause"] = "permission"
 
     def create(self, entry: Entry, why: str) -> None:
         reason = f"{why} as a {entry.label} with mode {entry.mode:04o}"
@@ -213,6 +229,10 @@ class _Planner:
             self.add(separate_link(rel, found, mode, label))
             return
         if new is None:
+            return
+        if not found.changeable:
+            detail = f"mode {found.mode_text} is wrong for a {label}, and it is not yours to change"
+            self.finding(rel, "fail", detail, permission_hint(self.tree.root))
             return
         why = what_is_wrong(found.mode or 0, new)
         reason = f"mode {found.mode_text} is {why} for a {label}; will become {new:04o}"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from recio_setup.envfile import EnvDocument, masked_diff
 from recio_setup.errors import StepFailed, UsageError
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found
+from recio_setup.fsops import Tree
 from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
 from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile, separate_link

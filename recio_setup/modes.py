@@ -21,9 +21,14 @@ OWNER_NEEDS: dict[EntryKind, int] = {"dir": 0o500, "file": 0o400}
 
 def mode_to_set(found: int, wanted: int, kind: EntryKind) -> int | None:
     """The mode an existing entry must get, or None when `found` already satisfies `wanted`."""
-    need = OWNER_NEEDS[kind] & wanted
-    new = wanted if found & need != need else found & wanted
+    new = wanted if locks_out_its_owner(found, kind, wanted) else found & wanted
     return None if new == found else new
+
+
+def locks_out_its_owner(found: int, kind: EntryKind, wanted: int = 0o7777) -> bool:
+    """The owner lacks what they need of their own entry (of it, what `wanted` grants)."""
+    need = OWNER_NEEDS[kind] & wanted
+    return found & need != need
 
 
 def shares_its_inode(kind: str, nlink: int | None) -> bool:

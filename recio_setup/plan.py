@@ -14,7 +14,8 @@ from typing import ClassVar
 
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError
-from recio_setup.fsops import Conflict, Found, Tree
+from recio_setup.fsentry import Conflict, Found
+from recio_setup.fsops import Tree
 from recio_setup.output import Output
 from recio_setup.result import ActionRecord, Check
 

@@ -103,7 +103,7 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
 
     checks = deviation_checks(plan_tree(tree, ctx.paths, "check"))
     lock = tree.inspect(ctx.paths.lock_rel)
-    if lock.kind not in ("missing", "file", "blocked") or lock.shares_its_inode:
+    if lock.kind not in ("missing", "file", "blocked", "denied") or lock.shares_its_inode:
         checks.append(
             Check(
                 "run lock",

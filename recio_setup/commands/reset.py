@@ -112,7 +112,7 @@ def _confirm(ctx: Context, question: str) -> None:
 def _move_aside_a_bad_lock(ctx: Context, tree: Tree, archive: Archive) -> None:
     """A symlink, FIFO, folder or hard link at the lock path would stop every run: archive it."""
     found = tree.inspect(ctx.paths.lock_rel)
-    if found.kind not in ("missing", "file", "blocked") or found.shares_its_inode:
+    if found.kind not in ("missing", "file", "blocked", "denied") or found.shares_its_inode:
         what = found.describe() if found.kind == "file" else f"a {found.kind}"
         archive.move_in(ctx.paths.lock_rel, f"{what} stood where the run lock belongs")
 

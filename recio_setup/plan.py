@@ -16,6 +16,7 @@ from recio_setup.archive import Archive
 from recio_setup.errors import RecioError
 from recio_setup.fsentry import Conflict, Found
 from recio_setup.fsops import Tree
+from recio_setup.modes import mode_to_set
 from recio_setup.output import Output
 from recio_setup.result import ActionRecord, Check
 
@@ -78,12 +79,13 @@ class MakeDir(Action):
             ctx.tree.make_dir(self.path, self.mode)
         except Conflict:
             # Another step of this run (the archive, the lock) may have made it: a real folder is
-            # what we wanted, so only make sure it is not looser than planned.
+            # what we wanted, so only make sure its mode is right.
             found = ctx.tree.inspect(self.path)
             if found.kind != "dir":
                 raise
-            if found.mode is not None and found.mode & ~self.mode:
-                ctx.tree.chmod(self.path, found.mode & self.mode, found)
+            new = mode_to_set(found.mode or 0, self.mode, "dir")
+            if new is not None:
+                ctx.tree.chmod(self.path, new, found)
             return "already there"
         return None
 

@@ -4,7 +4,8 @@
 mode, initial content). `plan_tree` inspects exactly those entries, plus the names directly inside
 the credentials folders, without following any symlink, and returns the actions that make the tree
 match. It never walks live_data or trade_history, so its cost does not grow with the data there.
-Nothing under credentials/ is ever read: those entries are only lstat-ed and, if too open, chmod-ed.
+Nothing under credentials/ is read while planning: those entries are only lstat-ed; applying
+chmods them, or copies a hard-linked one into a private file (SeparateLink).
 """
 
 from __future__ import annotations

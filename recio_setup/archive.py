@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recio_setup.errors import RecioError
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found
+from recio_setup.fsops import Tree
 from recio_setup.paths import ARCHIVES_REL
 
 RECORD_NAME = "record.json"
@@ -105,19 +106,21 @@ class Archive:
             raise
         return dst
 
-    def keep_copy(self, rel: str, reason: str) -> str:
+    def keep_copy(self, rel: str, reason: str, recorded_as: Found | None = None) -> str:
         """Keep the current version of a file that is about to be replaced atomically.
 
         The copy is recorded before the caller replaces the live file, which is the step that
-        could lose something; a copy made but not yet recorded is only a spare.
+        could lose something; a copy made but not yet recorded is only a spare. `recorded_as`
+        is what the record says stood there, when the caller has already tightened its mode.
         """
-        found = self.tree.inspect(rel)
+        current = self.tree.inspect(rel)
+        found = recorded_as or current
         dst = self.destination(rel)
         if self.tree.hard_link(rel, dst):
             how = "linked"
         else:
             data = self.tree.read_file(rel, limit=1 << 30)
-            self.tree.write_file(dst, data, found.mode or 0o600)
+            self.tree.write_file(dst, data, (current.mode or 0o600) & 0o777)
             how = "copied"
         self._record(rel, dst, found, how, reason)
         return dst

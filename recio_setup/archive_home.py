@@ -30,8 +30,13 @@ def archive_home(paths: Paths) -> list[str]:
 def repair_archive_home(archive: Archive, paths: Paths) -> str | None:
     """Move a symlink or file standing in the archive's home into `archive`; the rel it moved."""
     tree = archive.tree
+    # A folder this user may not enter is reported by the plans, not moved.
     offender = next(
-        (rel for rel in archive_home(paths) if tree.inspect(rel).kind not in ("dir", "missing")),
+        (
+            rel
+            for rel in archive_home(paths)
+            if tree.inspect(rel).kind not in ("dir", "missing", "denied")
+        ),
         None,
     )
     if offender is None:

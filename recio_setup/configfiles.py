@@ -14,10 +14,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found, permission_hint
+from recio_setup.fsops import Tree
 from recio_setup.host import validate_host
+from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
-from recio_setup.plan import Action, ApplyContext, ArchiveEntry, Plan, ReplaceFile, WriteFile
+from recio_setup.plan import (
+    Action,
+    ApplyContext,
+    ArchiveEntry,
+    Plan,
+    ReplaceFile,
+    SetMode,
+    WriteFile,
+    separate_link,
+)
 from recio_setup.ports import ManifestError, parse_manifest
 from recio_setup.result import Check
 
@@ -86,6 +97,8 @@ def _judge(tree: Tree, rel: str, validate: Any) -> Judged:
         return Judged(found, f"is a symlink to {found.link_target}; it was not followed")
     if found.kind == "blocked":
         return Judged(found, f"cannot be reached: {found.blocked_by} is not a real folder")
+    if found.kind == "denied":
+        return Judged(found, f"cannot be reached: permission denied on {found.blocked_by}")
     if found.kind != "file":
         return Judged(found, f"is a {found.describe()}, not a file")
     try:
@@ -162,6 +175,11 @@ def _plan_one(
     tree: Tree, rel: str, judged: Judged, plan: Plan, mode: Mode, name: str, content: bytes
 ) -> None:
     found = judged.found
+    if found.kind == "denied":
+        detail = f"{rel} {judged.problem}"
+        fix = permission_hint(tree.root)
+        plan.note(Check(name, "fail", detail, fix, {"cause": "permission"}))
+        return
     if found.kind == "missing" or found.kind == "blocked":
         if mode == "check":
             what = judged.problem or "is missing"
@@ -192,7 +210,23 @@ def plan_config_files(tree: Tree, paths: Paths, host: str, mode: Mode) -> Plan:
     content = render_config(host, _main_app_port(manifest))
     _plan_one(tree, paths.config_json_rel, config, plan, mode, CONFIG_CHECK, content)
     _sync_config(manifest, config, plan, mode, paths.config_json_rel, host)
+    _plan_mode(plan, paths.manifest_rel, manifest, MANIFEST_CHECK)
+    _plan_mode(plan, paths.config_json_rel, config, CONFIG_CHECK)
     return plan
+
+
+def _plan_mode(plan: Plan, rel: str, judged: Judged, name: str) -> None:
+    """A file left in place must have the mode the tool writes it with (check reports it)."""
+    found = judged.found
+    if found.kind != "file" or any(action.path == rel for action in plan.actions):
+        return
+    new = mode_to_set(found.mode or 0, FILE_MODE, "file")
+    if found.shares_its_inode:
+        plan.add(separate_link(rel, found, FILE_MODE if new is None else new, name))
+    elif new is not None:
+        why = what_is_wrong(found.mode or 0, new)
+        reason = f"the {name}'s mode {found.mode_text} is {why}; will become {new:04o}"
+        plan.add(SetMode(rel, reason, mode=new, expect=found))
 
 
 def _sync_config(
@@ -220,4 +254,4 @@ def _sync_config(
         return
     main.update(wanted)
     content = (json.dumps(config.document, indent=2) + "\n").encode()
-    plan.add(ReplaceFile(rel, reason, content, config.found.mode or 0o644))
+    plan.add(ReplaceFile(rel, reason, content, FILE_MODE))

@@ -4,7 +4,8 @@
 mode, initial content). `plan_tree` inspects exactly those entries, plus the names directly inside
 the credentials folders, without following any symlink, and returns the actions that make the tree
 match. It never walks live_data or trade_history, so its cost does not grow with the data there.
-Nothing under credentials/ is ever read: those entries are only lstat-ed and, if too open, chmod-ed.
+Nothing under credentials/ is read while planning: those entries are only lstat-ed; applying
+chmods them, or copies a hard-linked one into a private file (SeparateLink).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Literal
 
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError, StepFailed
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found, permission_hint
+from recio_setup.fsops import Tree
+from recio_setup.modes import EntryKind, mode_to_set, what_is_wrong
 from recio_setup.output import Output
 from recio_setup.paths import Paths, default_paths
 from recio_setup.plan import (
@@ -29,6 +32,7 @@ from recio_setup.plan import (
     SetMode,
     WriteFile,
     apply_plan,
+    separate_link,
 )
 from recio_setup.result import Check, Status
 from recio_setup.runlock import RunLock
@@ -120,15 +124,6 @@ def _kind_word(found: Found) -> str:
     )
 
 
-def _tightened(found_mode: int, wanted: int) -> int | None:
-    """The mode to set, or None when found_mode is already as strict as wanted (or stricter).
-
-    Only rwx bits can be too open; setuid, setgid and sticky bits are kept as they are.
-    """
-    excess = found_mode & 0o777 & ~wanted
-    return found_mode & ~excess if excess else None
-
-
 def token_problem(data: bytes) -> str | None:
     """Why these bytes are not a usable token file, or None when they are a JSON object."""
     if not data.strip():
@@ -177,6 +172,9 @@ class _Planner:
         elif found.kind == "blocked":
             self.unreachable.add(entry.rel)
             self.finding(entry.rel, "fail", f"not inspected: {found.describe()}", FIX_SYMLINK)
+        elif found.kind == "denied":
+            self.unreachable.add(entry.rel)
+            self.denied(entry.rel, found.blocked_by or "")
         elif found.kind == "symlink":
             self.symlink(entry, found)
         elif found.kind != entry.kind:
@@ -185,6 +183,18 @@ class _Planner:
             self.create(entry, "will be created in its place")
         else:
             self.existing(entry, found)
+
+    def denied(self, rel: str, blocker: str) -> None:
+        """An entry this user cannot reach; when this plan gives the owner back a folder on the
+        way, applying it makes the entry reachable for the next plan."""
+        if any(a.path == blocker and isinstance(a, SetMode) for a in self.plan.actions):
+            detail = f"not inspected yet: {blocker} must get its mode back first"
+            fix = f"{FIX_INIT} (it fixes {blocker}, then what is inside)"
+        else:
+            detail = f"not inspected: permission denied on {blocker or 'the project folder'}"
+            fix = permission_hint(self.tree.root)
+        self.finding(rel, "fail", detail, fix)
+        self.plan.findings[-1].data["cause"] = "permission"
 
     def create(self, entry: Entry, why: str) -> None:
         reason = f"{why} as a {entry.label} with mode {entry.mode:04o}"
@@ -213,11 +223,22 @@ class _Planner:
             self.credentials_contents(entry.rel)
 
     def tighten(self, rel: str, found: Found, wanted: int, label: str, *, critical: bool) -> None:
-        new = _tightened(found.mode or 0, wanted)
+        kind: EntryKind = "dir" if found.kind == "dir" else "file"
+        new = mode_to_set(found.mode or 0, wanted, kind)
+        if found.shares_its_inode:
+            mode = (found.mode or 0) if new is None else new
+            self.add(separate_link(rel, found, mode, label))
+            return
         if new is None:
             return
-        reason = f"mode {found.mode_text} is too open for a {label}; will become {new:04o}"
-        self.add(SetMode(rel, reason, mode=new, expect=found), "fail" if critical else "warn")
+        if not found.changeable:
+            detail = f"mode {found.mode_text} is wrong for a {label}, and it is not yours to change"
+            self.finding(rel, "fail", detail, permission_hint(self.tree.root))
+            return
+        why = what_is_wrong(found.mode or 0, new)
+        reason = f"mode {found.mode_text} is {why} for a {label}; will become {new:04o}"
+        status: Status = "fail" if critical or why != "too open" else "warn"
+        self.add(SetMode(rel, reason, mode=new, expect=found), status)
 
     def token_replaced(self, entry: Entry, found: Found) -> bool:
         if (found.size or 0) > TOKEN_READ_LIMIT:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from recio_setup.envfile import EnvDocument, masked_diff
 from recio_setup.errors import StepFailed, UsageError
-from recio_setup.fsops import Found, Tree
+from recio_setup.fsentry import Found
+from recio_setup.fsops import Tree
+from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
-from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile
+from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile, separate_link
 from recio_setup.settings import ENV_ORDER, FIELDS
 
 ENV_MODE = 0o600
@@ -86,6 +88,19 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
     return EnvState(rel, found, decode_env(tree.read_file(rel), rel), via_symlink)
 
 
+def env_mode_plan(rel: str, found: Found) -> Plan:
+    """The fix of an existing .env's mode or of its hard link, if it needs one."""
+    plan = Plan()
+    new = mode_to_set(found.mode or 0, ENV_MODE, "file")
+    if found.shares_its_inode:
+        plan.add(separate_link(rel, found, ENV_MODE if new is None else new, ".env"))
+    elif new is not None:
+        why = what_is_wrong(found.mode or 0, new)
+        reason = f".env holds secrets; mode {found.mode_text} is {why}, will become {new:04o}"
+        plan.add(SetMode(rel, reason, new, found))
+    return plan
+
+
 @dataclass
 class EnvPlan:
     plan: Plan
@@ -114,14 +129,6 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
     elif changed:
         reason = f"update {', '.join(changed)}"
         plan.add(ReplaceFile(state.rel, reason, document.text.encode(), ENV_MODE))
-    elif state.found.mode is not None and state.found.mode & ~ENV_MODE:
-        mode = state.found.mode & ENV_MODE
-        plan.add(
-            SetMode(
-                state.rel,
-                f".env holds secrets; mode {state.found.mode_text} is too open",
-                mode,
-                state.found,
-            )
-        )
+    else:
+        plan.extend(env_mode_plan(state.rel, state.found))
     return EnvPlan(plan, changed, document.text, old_text)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from recio_setup.envfile import EnvDocument
-from recio_setup.envplan import ENV_MODE, env_link_target
+from recio_setup.envplan import ENV_MODE, env_link_target, env_mode_plan
 from recio_setup.errors import RecioError
 from recio_setup.fsops import Tree
 from recio_setup.paths import Paths
-from recio_setup.plan import Plan, ReplaceFile, SetMode
+from recio_setup.plan import Plan, ReplaceFile
 from recio_setup.result import Check
 from recio_setup.settings import FIELD_BY_KEY
 
@@ -86,13 +86,6 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
                 ENV_MODE,
             )
         )
-    elif (found.mode or 0) & ~ENV_MODE:
-        plan.add(
-            SetMode(
-                rel,
-                f".env holds secrets; mode {found.mode_text} is too open",
-                (found.mode or 0) & ENV_MODE,
-                found,
-            )
-        )
+    else:
+        plan.extend(env_mode_plan(rel, found))
     return plan, _host_from(EnvDocument.parse(text))

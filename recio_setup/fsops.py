@@ -14,16 +14,23 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 from recio_setup.errors import RecioError
+from recio_setup.fsentry import (
+    DENIED_ERRNOS,
+    Conflict,
+    Denied,
+    Found,
+    UnsafePath,
+    found_from_stat,
+    reports_denied,
+)
+from recio_setup.modes import locks_out_its_owner, shares_its_inode
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO someone left in the tree must not hang the run.
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-Kind = Literal["missing", "dir", "file", "symlink", "other", "blocked"]
 TEMP_TOKEN_BYTES = 4
 
 
@@ -32,60 +39,12 @@ def temp_name(name: str, pid: int, token: bytes) -> str:
     return f".{name}.{pid}-{token.hex()}.tmp"
 
 
-class UnsafePath(RecioError):
-    """A path could not be reached without following a symlink or crossing a non-folder."""
-
-
-class Conflict(RecioError):
-    """The tree changed between planning and applying; nothing was done for this entry."""
-
-
-@dataclass(frozen=True)
-class Found:
-    """What stands at a path, seen without following symlinks."""
-
-    kind: Kind
-    mode: int | None = None
-    size: int | None = None
-    dev: int | None = None
-    ino: int | None = None
-    blocked_by: str | None = None
-    link_target: str | None = None
-
-    @property
-    def mode_text(self) -> str:
-        return f"{self.mode:04o}" if self.mode is not None else "-"
-
-    def describe(self) -> str:
-        if self.kind in ("dir", "file"):
-            return f"{'folder' if self.kind == 'dir' else 'file'} {self.mode_text}"
-        if self.kind == "symlink":
-            return f"symlink to {self.link_target}"
-        if self.kind == "blocked":
-            return f"unreachable: {self.blocked_by} is not a real folder"
-        return self.kind
-
-
 def split_rel(rel: str) -> list[str]:
     """The components of a project-relative path; absolute paths and '..' are refused."""
     path = PurePosixPath(rel)
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise UnsafePath(f"refusing the path {rel!r}: it must stay inside the project")
     return list(path.parts)
-
-
-def _found_from_stat(st: os.stat_result, link_target: str | None = None) -> Found:
-    if stat.S_ISDIR(st.st_mode):
-        kind: Kind = "dir"
-    elif stat.S_ISREG(st.st_mode):
-        kind = "file"
-    elif stat.S_ISLNK(st.st_mode):
-        kind = "symlink"
-    else:
-        kind = "other"
-    return Found(
-        kind, stat.S_IMODE(st.st_mode), st.st_size, st.st_dev, st.st_ino, None, link_target
-    )
 
 
 class Tree:
@@ -102,6 +61,8 @@ class Tree:
             ) from exc
         except NotADirectoryError as exc:
             raise RecioError(f"{root} is not a folder", hint="pass --root DIR") from exc
+        except PermissionError as exc:
+            raise Denied(root, "", "open the project folder", "permission denied") from exc
 
     def close(self) -> None:
         os.close(self.root_fd)
@@ -124,6 +85,8 @@ class Tree:
                     child = os.open(part, DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     where = "/".join(parts[: index + 1])
+                    if exc.errno in DENIED_ERRNOS:
+                        raise Denied(self.root, where, f"reach {rel}", "permission denied") from exc
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                         raise UnsafePath(
                             f"{where} is not a real folder (a symlink or a file); "
@@ -142,11 +105,16 @@ class Tree:
             with self.parent(rel) as (fd, name):
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
-                return _found_from_stat(st, target)
+                return found_from_stat(st, target)
         except FileNotFoundError:
             return Found("missing")
         except UnsafePath:
             return Found("blocked", blocked_by=self._first_unreal_ancestor(rel))
+        except Denied as exc:
+            return Found("denied", blocked_by=exc.where)
+        except PermissionError:
+            # The folder could be opened but not searched (r without x).
+            return Found("denied", blocked_by=str(PurePosixPath(rel).parent).strip("."))
 
     def _first_unreal_ancestor(self, rel: str) -> str:
         parts = split_rel(rel)
@@ -156,6 +124,7 @@ class Tree:
                 return prefix
         return rel
 
+    @reports_denied("list")
     def list_dir(self, rel: str) -> list[str]:
         """Names in a folder, reached without following symlinks; [] when it is missing."""
         try:
@@ -168,6 +137,7 @@ class Tree:
         except FileNotFoundError:
             return []
 
+    @reports_denied("list")
     def list_entries(self, rel: str) -> list[tuple[str, Found]]:
         """(name, Found) for each entry directly in a folder, by lstat: nothing is followed or read.
 
@@ -187,6 +157,7 @@ class Tree:
             return []
 
     # -- changing ------------------------------------------------------------------------------
+    @reports_denied("create")
     def make_dir(self, rel: str, mode: int) -> None:
         """Create one folder with exactly `mode`; its parent must exist."""
         with self.parent(rel) as (fd, name):
@@ -195,14 +166,12 @@ class Tree:
                 os.mkdir(name, 0o700, dir_fd=fd)
             except FileExistsError as exc:
                 raise Conflict(f"{rel} appeared while this run was working; left as it is") from exc
-            child = os.open(name, DIR_FLAGS, dir_fd=fd)
-            try:
-                os.fchmod(child, mode)
-            finally:
-                os.close(child)
+            # Under a umask like 777 the new folder is 0000: set its mode without entering it.
+            self._chmod_at(fd, name, rel, mode, None)
 
     def ensure_dirs(self, rel: str, mode: int) -> None:
-        """Create rel and any missing parents with `mode`; existing folders are left alone."""
+        """Create rel and any missing parents with `mode`; existing folders are left alone, but
+        for one its owner cannot enter (a umask 777 leftover), which gets `mode`."""
         parts = split_rel(rel)
         for index in range(1, len(parts) + 1):
             prefix = "/".join(parts[:index])
@@ -210,34 +179,57 @@ class Tree:
             if found.kind == "missing":
                 with contextlib.suppress(Conflict):
                     self.make_dir(prefix, mode)
+            elif found.kind == "dir" and locks_out_its_owner(found.mode or 0, "dir"):
+                self.chmod(prefix, mode, found)
+            elif found.kind == "denied":
+                where = found.blocked_by or ""
+                raise Denied(self.root, where, f"reach {prefix}", "permission denied")
             elif found.kind != "dir":
                 raise UnsafePath(f"{prefix} is not a real folder ({found.describe()})")
 
+    @reports_denied("change the mode of")
     def chmod(self, rel: str, mode: int, expect: Found | None = None) -> None:
-        """Set the mode of the file or folder at rel itself, never of a symlink's target."""
+        """Set the mode of the file or folder at rel itself, never of a symlink's target, nor of
+        a file another hard link shares (its inode may be a file outside the project)."""
         with self.parent(rel) as (fd, name):
+            self._chmod_at(fd, name, rel, mode, expect)
+
+    def _chmod_at(self, fd: int, name: str, rel: str, mode: int, expect: Found | None) -> None:
+        """chmod the entry `name` in folder fd, even one its owner may not read (mode 0000)."""
+        try:
+            target = os.open(name, FILE_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafePath(f"{rel} is a symlink; its target was not touched") from exc
+            if exc.errno != errno.EACCES:
+                raise
+            if not hasattr(os, "O_PATH"):
+                # macOS: no O_PATH, but its fchmodat can refuse to follow a symlink.
+                self._check_same(rel, os.stat(name, dir_fd=fd, follow_symlinks=False), expect)
+                os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+                return
+            target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            self._check_same(rel, os.fstat(target), expect)
             try:
-                target = os.open(name, FILE_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise UnsafePath(f"{rel} is a symlink; its target was not touched") from exc
-                if exc.errno != errno.EACCES or not hasattr(os, "O_PATH"):
-                    raise
-                target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            try:
-                self._check_same(rel, os.fstat(target), expect)
-                try:
-                    os.fchmod(target, mode)
-                except OSError:
-                    # An O_PATH descriptor cannot be fchmod-ed; its /proc entry can, safely.
-                    os.chmod(f"/proc/self/fd/{target}", mode)
-            finally:
-                os.close(target)
+                os.fchmod(target, mode)
+            except OSError:
+                # An O_PATH descriptor cannot be fchmod-ed; its /proc entry can, safely.
+                os.chmod(f"/proc/self/fd/{target}", mode)
+        finally:
+            os.close(target)
 
     @staticmethod
     def _check_same(rel: str, st: os.stat_result, expect: Found | None) -> None:
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             raise Conflict(f"{rel} is neither a file nor a folder; left as it is")
+        if shares_its_inode("file" if stat.S_ISREG(st.st_mode) else "dir", st.st_nlink):
+            raise UnsafePath(
+                f"{rel} has {st.st_nlink} hard links: another name, maybe outside the project, "
+                "shares it, so its mode was not changed",
+                hint="`recio-setup reset` moves this name into the archive and puts a private "
+                "copy in its place",
+            )
         if (
             expect is not None
             and expect.ino is not None
@@ -249,6 +241,7 @@ class Tree:
         ):
             raise Conflict(f"{rel} was replaced while this run was working; left as it is")
 
+    @reports_denied("read")
     def read_file(self, rel: str, limit: int = 1 << 20) -> bytes:
         """Read a regular file (at most `limit` bytes) without following a symlink."""
         with self.parent(rel) as (fd, name):
@@ -273,6 +266,7 @@ class Tree:
             finally:
                 os.close(handle)
 
+    @reports_denied("write")
     def write_file(self, rel: str, data: bytes, mode: int, *, replace: bool = False) -> None:
         """Write rel atomically with exactly `mode` from the first byte.
 
@@ -315,6 +309,7 @@ class Tree:
             raise Conflict(f"{rel} appeared while this run was working; left as it is") from exc
         os.unlink(temp, dir_fd=fd)
 
+    @reports_denied("move")
     def move(self, src: str, dst: str, *, dst_dir_mode: int = 0o700) -> None:
         """Rename src (a file, folder or the symlink itself) to dst, creating dst's parents."""
         dst_parent = str(PurePosixPath(dst).parent)
@@ -327,6 +322,7 @@ class Tree:
             _fsync_dir(dst_fd)
             _fsync_dir(src_fd)
 
+    @reports_denied("link")
     def hard_link(self, src: str, dst: str, *, dst_dir_mode: int = 0o700) -> bool:
         """Give src a second name (to keep a previous version); False where unsupported."""
         dst_parent = str(PurePosixPath(dst).parent)
@@ -362,7 +358,7 @@ def _lstat_entries(folder_fd: int) -> list[tuple[str, Found]]:
             target = os.readlink(name, dir_fd=folder_fd) if stat.S_ISLNK(st.st_mode) else None
         except FileNotFoundError:
             continue  # removed while listing
-        entries.append((name, _found_from_stat(st, target)))
+        entries.append((name, found_from_stat(st, target)))
     return entries
 
 

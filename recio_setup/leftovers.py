@@ -21,7 +21,8 @@ from typing import ClassVar
 
 from recio_setup.envplan import env_link_target
 from recio_setup.errors import RecioError
-from recio_setup.fsops import TEMP_TOKEN_BYTES, Conflict, Found, Tree
+from recio_setup.fsentry import Conflict, Found
+from recio_setup.fsops import TEMP_TOKEN_BYTES, Tree
 from recio_setup.paths import Paths
 from recio_setup.plan import ApplyContext, ArchiveEntry, Plan
 from recio_setup.result import ActionRecord, Check, Status

@@ -14,7 +14,9 @@ from typing import ClassVar
 
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError
-from recio_setup.fsops import Conflict, Found, Tree
+from recio_setup.fsentry import Conflict, Found
+from recio_setup.fsops import Tree
+from recio_setup.modes import mode_to_set
 from recio_setup.output import Output
 from recio_setup.result import ActionRecord, Check
 
@@ -77,12 +79,13 @@ class MakeDir(Action):
             ctx.tree.make_dir(self.path, self.mode)
         except Conflict:
             # Another step of this run (the archive, the lock) may have made it: a real folder is
-            # what we wanted, so only make sure it is not looser than planned.
+            # what we wanted, so only make sure its mode is right.
             found = ctx.tree.inspect(self.path)
             if found.kind != "dir":
                 raise
-            if found.mode is not None and found.mode & ~self.mode:
-                ctx.tree.chmod(self.path, found.mode & self.mode, found)
+            new = mode_to_set(found.mode or 0, self.mode, "dir")
+            if new is not None:
+                ctx.tree.chmod(self.path, new, found)
             return "already there"
         return None
 
@@ -132,14 +135,62 @@ class ReplaceFile(Action):
         return "previous version archived"
 
     def apply(self, ctx: ApplyContext) -> str | None:
-        kept = ctx.archive.keep_copy(self.path, self.reason)
-        found = ctx.tree.inspect(kept)
-        if found.kind == "file" and found.mode is not None and found.mode & ~self.mode:
-            # The archive must not expose what the live file protects (a 0644 .env's password).
-            # The copy may share its inode with the live file, which is replaced next anyway.
-            ctx.tree.chmod(kept, found.mode & self.mode, found)
-        ctx.tree.write_file(self.path, self.content, self.mode, replace=True)
+        return self.replace_with(ctx, self.content)
+
+    def replace_with(self, ctx: ApplyContext, content: bytes) -> str:
+        live = ctx.tree.inspect(self.path)
+        tighter = (live.mode or 0) & self.mode
+        if live.kind == "file" and not live.shares_its_inode and live.mode != tighter:
+            # The archive must not expose what the live file protects (a 0644 .env's password);
+            # the archived name shares this inode. An inode another name shares is not ours.
+            ctx.tree.chmod(self.path, tighter, live)
+        kept = ctx.archive.keep_copy(self.path, self.reason, recorded_as=live)
+        ctx.tree.write_file(self.path, content, self.mode, replace=True)
         return f"previous version in {kept}"
+
+
+# A hard-linked file is copied into its new inode in memory; beyond this it is left for the user.
+SEPARATE_LIMIT = 64 << 20
+
+
+@dataclass
+class SeparateLink(ReplaceFile):
+    """Give a file that shares its inode (a hard link) a private inode of its own.
+
+    The name is archived (the other names keep the inode, its mode and content untouched) and a
+    copy of the content, read when applied, takes its place with the mode the entry must have.
+    """
+
+    expect: Found | None = None
+    kind: ClassVar[str] = "separate hard link"
+
+    def detail(self) -> str:
+        return "the shared inode was left as it was"
+
+    def apply(self, ctx: ApplyContext) -> str | None:
+        live = ctx.tree.inspect(self.path)
+        if self.expect is None or (live.kind, live.dev, live.ino) != (
+            "file",
+            self.expect.dev,
+            self.expect.ino,
+        ):
+            raise Conflict(f"{self.path} was replaced while this run was working; left as it is")
+        content = ctx.tree.read_file(self.path, limit=SEPARATE_LIMIT + 1)
+        if len(content) > SEPARATE_LIMIT:
+            raise Conflict(
+                f"{self.path} is larger than {SEPARATE_LIMIT >> 20} MiB; not copied, left as it is"
+            )
+        return self.replace_with(ctx, content)
+
+
+def separate_link(rel: str, found: Found, mode: int, label: str) -> SeparateLink:
+    """The repair of a file the tool keeps that has more than one hard link."""
+    reason = (
+        f"the {label} has {found.nlink} hard links: another name, maybe outside the project, "
+        "shares its content and mode; this name will be moved into the archive and a private "
+        f"copy with mode {mode:04o} put in its place"
+    )
+    return SeparateLink(rel, reason, mode=mode, expect=found)
 
 
 @dataclass

@@ -3,6 +3,7 @@ tree at once. The holder writes its PID there, so a waiting run can name it."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import stat
@@ -11,6 +12,36 @@ from pathlib import PurePosixPath
 
 from recio_setup.errors import StepFailed
 from recio_setup.fsops import Tree
+from recio_setup.modes import mode_to_set, shares_its_inode
+
+LOCK_MODE = 0o644
+_LOCK_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open_lock_file(folder_fd: int, name: str) -> int:
+    """The lock file, created with exactly LOCK_MODE whatever the umask."""
+    try:
+        handle = os.open(name, _LOCK_FLAGS | os.O_CREAT | os.O_EXCL, LOCK_MODE, dir_fd=folder_fd)
+    except FileExistsError:
+        return os.open(name, _LOCK_FLAGS, dir_fd=folder_fd)
+    os.fchmod(handle, LOCK_MODE)
+    return handle
+
+
+def _lock_file_problem(handle: int) -> str | None:
+    """Why the opened lock file cannot be used (None: it can); a wrong mode is put right."""
+    st = os.fstat(handle)
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
+    if shares_its_inode("file", st.st_nlink):
+        # Writing the PID would truncate whatever file outside the project shares it.
+        return f"it has {st.st_nlink} hard links, so another file shares it"
+    new = mode_to_set(stat.S_IMODE(st.st_mode), LOCK_MODE, "file")
+    if new is not None:
+        # Someone else's lock keeps its mode (check reports it); it still works as a lock.
+        with contextlib.suppress(PermissionError):
+            os.fchmod(handle, new)
+    return None
 
 
 class RunLock:
@@ -25,15 +56,15 @@ class RunLock:
     def __enter__(self) -> RunLock:
         self.tree.ensure_dirs(str(PurePosixPath(self.rel).parent), 0o755)
         with self.tree.parent(self.rel) as (fd, name):
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
             try:
-                self.handle = os.open(name, flags, 0o644, dir_fd=fd)
+                self.handle = _open_lock_file(fd, name)
             except OSError as exc:
                 raise self.unusable(exc.strerror or "cannot be opened") from None
-            if not stat.S_ISREG(os.fstat(self.handle).st_mode):
+            problem = _lock_file_problem(self.handle)
+            if problem is not None:
                 os.close(self.handle)
                 self.handle = None
-                raise self.unusable("it is not a regular file")
+                raise self.unusable(problem)
         deadline = time.monotonic() + self.timeout
         while True:
             try:

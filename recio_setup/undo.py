@@ -20,7 +20,8 @@ from typing import Any
 from recio_setup.archive import Archive, archived_path, utc_now
 from recio_setup.archive_home import ROOT_ARCHIVE_PREFIX, begin_at_root, is_at_root
 from recio_setup.errors import RecioError, StepFailed
-from recio_setup.fsops import Tree, UnsafePath
+from recio_setup.fsentry import UnsafePath
+from recio_setup.fsops import Tree
 from recio_setup.paths import Paths
 
 FINGERPRINT_LIMIT = 2000  # entries listed per folder; a fresh tree has a few dozen

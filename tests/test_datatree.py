@@ -158,7 +158,7 @@ def test_modes_the_user_made_stricter_are_never_loosened(project: Path) -> None:
     key = project / CRED / "kalshi-credentials" / "demo" / "key.pem"
     key.write_bytes(b"k")
     key.chmod(0o400)
-    (project / "backend/data/historical_data").chmod(0o2775)  # setgid kept, g+w removed
+    (project / "backend/data/historical_data").chmod(0o2775)  # g+w and setgid removed
 
     the_plan, _ = run(project)
     assert [a.path for a in the_plan.actions] == ["backend/data/historical_data"]
@@ -166,7 +166,7 @@ def test_modes_the_user_made_stricter_are_never_loosened(project: Path) -> None:
     assert mode_of(project / f"{UDIR}/accounts") == 0o750
     assert mode_of(project / "logs") == 0o700
     assert mode_of(project / TOKEN) == 0o400 and mode_of(key) == 0o400
-    assert mode_of(project / "backend/data/historical_data") == 0o2755
+    assert mode_of(project / "backend/data/historical_data") == 0o755
 
 
 def test_a_file_where_a_folder_belongs_is_archived_and_the_folder_created(project: Path) -> None:

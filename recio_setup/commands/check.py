@@ -11,9 +11,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from recio_setup.commands import dbflags
-from recio_setup.envplan import ENV_MODE, read_env
+from recio_setup.envplan import env_mode_plan, read_env
 from recio_setup.errors import EXIT_PROBLEMS, RecioError
 from recio_setup.fsops import Tree
+from recio_setup.modes import mode_to_set
 from recio_setup.result import Check, Result, Value
 from recio_setup.settings import FIELDS, describe_source, resolve_sslmode
 from recio_setup.settings import check as check_value
@@ -45,15 +46,9 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
     if state.document is None:
         return [Check(".env", "fail", ".env is missing", "run `recio-setup init`")], {}
     checks: list[Check] = []
-    mode = state.found.mode or 0
-    if mode & ~ENV_MODE:
+    for action in env_mode_plan(state.rel, state.found).actions:
         checks.append(
-            Check(
-                ".env mode",
-                "fail",
-                f"mode {state.found.mode_text} lets others read the database password",
-                f"chmod 600 {state.rel}, or {REPAIR}",
-            )
+            Check(".env mode", "fail", action.reason, f"chmod 600 {state.rel}, or {REPAIR}")
         )
     bad = state.document.bad_lines()
     if bad:
@@ -104,10 +99,11 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
 
 def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
     from recio_setup.datatree import deviation_checks, plan_tree
+    from recio_setup.runlock import LOCK_MODE
 
     checks = deviation_checks(plan_tree(tree, ctx.paths, "check"))
     lock = tree.inspect(ctx.paths.lock_rel)
-    if lock.kind not in ("missing", "file", "blocked"):
+    if lock.kind not in ("missing", "file", "blocked", "denied") or lock.shares_its_inode:
         checks.append(
             Check(
                 "run lock",
@@ -116,6 +112,9 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
                 REPAIR,
             )
         )
+    elif lock.kind == "file" and mode_to_set(lock.mode or 0, LOCK_MODE, "file") is not None:
+        detail = f"{ctx.paths.lock_rel} has mode {lock.mode_text}, not {LOCK_MODE:04o}"
+        checks.append(Check("run lock", "warn", detail, "the next init or reset sets it"))
     return checks
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from recio_setup.commands import dbflags, validate_lock_timeout
@@ -16,7 +17,7 @@ from recio_setup.envplan import EnvPlan, plan_env, read_env
 from recio_setup.errors import EXIT_PROBLEMS, UsageError
 from recio_setup.fsops import Tree
 from recio_setup.plan import ApplyContext, Plan, apply_plan
-from recio_setup.result import Check, Result, Value
+from recio_setup.result import ActionRecord, Check, Result, Value
 from recio_setup.runlock import RunLock
 from recio_setup.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
 
@@ -197,9 +198,11 @@ def run(ctx: Context) -> Result:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
         with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
             # Planned again under the lock: another run may have changed the tree meanwhile.
-            env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})
-            plan = build_plan(ctx, tree, env, host)
-            _apply(ctx, tree, plan, result)
+            def plan_now() -> Plan:
+                env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})
+                return build_plan(ctx, tree, env, host)
+
+            _apply(ctx, tree, plan_now, result)
     if result.exit_code == 0:
         dbflags.database_steps(ctx, values, result, sslmode)
     _summarise(result)
@@ -227,13 +230,17 @@ def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> R
     return result
 
 
-def _apply(ctx: Context, tree: Tree, plan: Plan, result: Result) -> None:
+def _apply(ctx: Context, tree: Tree, plan_now: Callable[[], Plan], result: Result) -> None:
     from recio_setup.archive import Archive
 
     archive = Archive(tree, "init")
-    if plan.actions:
-        with ctx.output.progress(f"applying {len(plan.actions)} change(s)"):
-            result.actions = apply_plan(plan, ApplyContext(tree, archive, ctx.output))
+    plan = plan_now()
+    result.actions = _apply_one(ctx, ApplyContext(tree, archive, ctx.output), plan)
+    if _hidden_by_permissions(plan) and all(a.state == "done" for a in result.actions):
+        # What a folder locked to its owner (left by a umask 777) holds could not be planned
+        # before this plan gave the owner the folder back; it can be now.
+        plan = plan_now()
+        result.actions += _apply_one(ctx, ApplyContext(tree, archive, ctx.output), plan)
     result.checks.extend(plan.findings)
     failed = [a for a in result.actions if a.state == "failed"]
     if failed:
@@ -249,6 +256,17 @@ def _apply(ctx: Context, tree: Tree, plan: Plan, result: Result) -> None:
         )
     if archive.run_rel:
         result.notes.append(f"replaced files were kept in {archive.run_rel}")
+
+
+def _apply_one(ctx: Context, apply_ctx: ApplyContext, plan: Plan) -> list[ActionRecord]:
+    if not plan.actions:
+        return []
+    with ctx.output.progress(f"applying {len(plan.actions)} change(s)"):
+        return apply_plan(plan, apply_ctx)
+
+
+def _hidden_by_permissions(plan: Plan) -> bool:
+    return bool(plan.actions) and any(f.data.get("cause") == "permission" for f in plan.findings)
 
 
 def _summarise(result: Result) -> None:

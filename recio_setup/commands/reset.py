@@ -112,10 +112,11 @@ def _confirm(ctx: Context, question: str) -> None:
 
 
 def _move_aside_a_bad_lock(ctx: Context, tree: Tree, archive: Archive) -> None:
-    """A symlink, FIFO or folder at the lock path would stop every run: archive it first."""
+    """A symlink, FIFO, folder or hard link at the lock path would stop every run: archive it."""
     found = tree.inspect(ctx.paths.lock_rel)
-    if found.kind not in ("missing", "file", "blocked"):
-        archive.move_in(ctx.paths.lock_rel, f"a {found.kind} stood where the run lock belongs")
+    if found.kind not in ("missing", "file", "blocked", "denied") or found.shares_its_inode:
+        what = found.describe() if found.kind == "file" else f"a {found.kind}"
+        archive.move_in(ctx.paths.lock_rel, f"{what} stood where the run lock belongs")
 
 
 def fresh_start_plan(ctx: Context, tree: Tree) -> Plan:

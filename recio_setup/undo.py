@@ -20,7 +20,6 @@ from typing import Any
 from recio_setup.archive import Archive, archived_path, utc_now
 from recio_setup.archive_home import ROOT_ARCHIVE_PREFIX, begin_at_root, is_at_root
 from recio_setup.errors import RecioError, StepFailed
-from recio_setup.fsentry import UnsafePath
 from recio_setup.fsops import Tree
 from recio_setup.paths import Paths
 
@@ -60,8 +59,10 @@ def reset_runs(tree: Tree, paths: Paths) -> list[str]:
     """Every reset run folder, newest first: in the archives, and any kept at the project root."""
     try:
         archived = [f"{paths.archives_rel}/{n}" for n in tree.list_dir(paths.archives_rel)]
-    except UnsafePath:
-        archived = []  # a symlinked archives/: reset repairs it; nothing in it is ours to trust
+    except RecioError:
+        # A symlinked archives/ (reset repairs it; nothing in it is ours to trust) or one this
+        # user cannot read (the data-tree checks name it).
+        archived = []
     at_root = [name for name, _ in tree.list_entries("") if name.startswith(ROOT_ARCHIVE_PREFIX)]
     runs = [rel for rel in archived + at_root if rel.endswith("-reset") or "-reset-" in rel]
     return sorted(runs, key=_run_time, reverse=True)

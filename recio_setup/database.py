@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from recio_setup.errors import UsageError
+from recio_setup.masking import redact_url
 from recio_setup.pgconn import CAUSES, ConnectFailed, Where, connect, explain, mask
 from recio_setup.provision import AdminSettings, ProvisionReport, provision
-from recio_setup.result import MASK, Check, Status
+from recio_setup.result import Check, Status
 from recio_setup.settings import SSLMODES
 
 if TYPE_CHECKING:
@@ -235,26 +236,6 @@ def generate_password() -> str:
 _URL_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+[a-z0-9_]+)?$")
 
 
-def redact_url(url: str) -> str:
-    """A URL or key=value conninfo with anything that may be a password masked.
-
-    A password may hold unencoded `/ ? # @` (the URL is then invalid, and its error message
-    still shows it), so everything from the first `:` after `://` to the last `@` is masked;
-    in key=value form, the value of `password=`.
-    """
-    text = re.sub(
-        r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", rf"\g<1>{MASK}", url, flags=re.IGNORECASE
-    )
-    scheme = text.find("://")
-    at = text.rfind("@")
-    if scheme != -1 and at > scheme:
-        userinfo = text[scheme + 3 : at]
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            text = f"{text[: scheme + 3]}{user}:{MASK}{text[at:]}"
-    return text
-
-
 def parse_database_url(url: str) -> dict[str, str]:
     """postgresql://user:pass@host:port/db -> POSTGRES_* keys (percent-decoded).
 
@@ -271,10 +252,18 @@ def parse_database_url(url: str) -> dict[str, str]:
             hint="use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (percent-encode special "
             "characters)",
         ) from None
-    if not _URL_SCHEME.match(parts.scheme):
+    if not _URL_SCHEME.match(parts.scheme) or not url[len(parts.scheme) :].startswith("://"):
         raise UsageError(
             f"DATABASE_URL {shown!r} is not a PostgreSQL URL",
             hint="it must start with postgresql:// (or postgres://)",
+        )
+    after_host = re.split(r"(?=[/?#])", url.split("://", 1)[1], maxsplit=1)[1:]
+    if "@" in "".join(after_host):
+        # Userinfo spilled past the host: a password holding `/ ? #` was not percent-encoded,
+        # and the rest of it would be read as the database name or a parameter.
+        raise UsageError(
+            f"DATABASE_URL {shown!r} has an `@` after the host",
+            hint="percent-encode `/ ? # @` in the password (%2F %3F %23 %40)",
         )
     if "," in parts.netloc:
         raise UsageError(f"DATABASE_URL {shown!r} names several hosts; use one")

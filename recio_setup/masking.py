@@ -1,0 +1,168 @@
+"""What counts as a secret, and how it is masked: the one rule every output path applies.
+
+Output.redact passes every string it prints, writes as JSON or logs through `mask_text` (free
+text: URL credentials, `password=`, a secret-named `KEY=value` or query parameter, a JWT) and
+through `mask_secrets` (the exact secrets of this run). A message that quotes a URL masks it first
+with `redact_url`, which knows where the URL starts and ends and so can mask every shape of it,
+even one no parser accepts. Where the shape is ambiguous, it masks: a less helpful message about a
+malformed URL is the price of never echoing a password.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from urllib.parse import quote, quote_plus, unquote
+
+from recio_setup.result import MASK
+
+# Words that make a name (an .env key, a query parameter, a conninfo keyword) secret. Whole words,
+# so PASS does not catch PASSFILE (a path) or BYPASS, and AUTH_ENABLED stays visible.
+_PASSWORD_WORDS = ("PASS", "PASSWORD", "PASSWORDS", "PASSWD", "PWD", "PW", "PASSPHRASE", "OTP")
+_TOKEN_WORDS = ("SECRET", "SECRETS", "TOKEN", "TOKENS", "JWT", "COOKIE", "COOKIES", "SALT")
+_KEY_WORDS = ("KEY", "KEYS", "APIKEY", "PRIVATE", "CREDENTIAL", "CREDENTIALS", "CREDS", "SIG")
+SECRET_WORDS = frozenset((*_PASSWORD_WORDS, *_TOKEN_WORDS, *_KEY_WORDS, "SIGNATURE"))
+# Parts that are secret even glued to other words (DBPASSWORD, ACCESSTOKEN, MYSECRET).
+SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY")
+# Names secret only on their own (AUTH=... is, AUTH_ENABLED=... is not).
+SECRET_ALONE = frozenset(("AUTH", "AUTHORIZATION", "BEARER", "SESSION", "SESSIONID", "SID"))
+
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# KEY=value in free text, as .env lines, conninfo and comments write it; not after a `-` (flags)
+# or a query separator (see _PARAM). The value: quoted (maybe unterminated) or up to a space.
+_PAIR = re.compile(
+    r"""(?<![\w?&;.-])([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*"""
+    r"""('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s'"]+)"""
+)
+_PARAM = re.compile(r"[?&;]([^=&#\s'\"]+)=([^&#\s'\"]*)")
+# Credentials of a URL in free text, whatever its shape: an optional `scheme:/` or `//`, a user,
+# `:`, then everything up to the last `@` of the word (a password may hold `/ ? # @ :`). The `:`
+# of a scheme is not taken for the user's (`postgresql://u@h` holds no password).
+_URL_CREDENTIALS = re.compile(
+    r"""(?<![^\s'"(<\[=,])(?:[A-Za-z][A-Za-z0-9+.-]*:/+|/+)?[^\s'"/:@]*:(?!/)([^\s'"]*)@"""
+)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+# Where a URL's authority begins: after `scheme:` and its slashes, or after bare slashes.
+_AUTHORITY_START = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:(?=/))?/*")
+_CONNINFO = re.compile(r"\s*[A-Za-z_]+\s*=")
+_IPV6 = re.compile(r"\[[^\]]*\]")
+
+Span = tuple[int, int]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a key or parameter name says its value is a secret (DB_PWD, accessToken, JWT)."""
+    words = {word.upper() for word in _WORD_SPLIT.split(name) if word}
+    upper = name.upper()
+    return (
+        bool(words & SECRET_WORDS)
+        or any(part in upper for part in SECRET_PARTS)
+        or re.sub(r"[^A-Z0-9]", "", upper) in SECRET_ALONE
+    )
+
+
+def _text_spans(text: str) -> Iterator[Span]:
+    position = 0
+    while match := _PAIR.search(text, position):
+        if is_secret_name(match.group(1)):
+            yield match.span(2)
+            position = match.end()
+        else:
+            # The value may itself hold a pair (CONN=password=x): look inside it too.
+            position = match.start(2)
+    for match in _PARAM.finditer(text):
+        if is_secret_name(unquote(match.group(1))):
+            yield match.span(2)
+    for match in _URL_CREDENTIALS.finditer(text):
+        yield match.span(1)
+    for match in _JWT.finditer(text):
+        yield match.span()
+
+
+def _url_spans(url: str) -> Iterator[Span]:
+    """What may be a password in a string meant as a URL or conninfo, however malformed."""
+    yield from _text_spans(url)
+    if _CONNINFO.match(url):
+        return  # key=value conninfo has no userinfo; its password= is a pair above
+    start = _AUTHORITY_START.match(url)
+    begin = start.end() if start else 0
+    at = url.rfind("@")
+    if at >= begin:
+        # Everything before the last `@` may be userinfo; the user is what precedes its first `:`.
+        colon = url.find(":", begin, at)
+        if colon != -1:
+            yield colon + 1, at
+        return
+    # No `@`: `USER:PASSWORD` without its host reads as host:port. A port is digits; anything else
+    # after a `:` may be a password holding `/ ? #`, so it is masked to the end.
+    end = next((i for i, ch in enumerate(url) if i >= begin and ch in "/?#"), len(url))
+    offset = begin
+    for host in url[begin:end].split(","):
+        bare = _IPV6.sub("", host, count=1) if host.startswith("[") else host
+        colon = bare.find(":")
+        port = bare[colon + 1 :]
+        if colon != -1 and port and not port.isdigit():
+            yield offset + (len(host) - len(bare)) + colon + 1, len(url)
+            return
+        offset += len(host) + 1
+
+
+def _apply(text: str, spans: Iterable[Span]) -> str:
+    merged: list[list[int]] = []
+    for begin, end in sorted(spans):
+        if end <= begin:
+            continue
+        if merged and begin <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([begin, end])
+    for begin, end in reversed(merged):
+        text = text[:begin] + MASK + text[end:]
+    return text
+
+
+def mask_text(text: str) -> str:
+    """Free text with URL credentials, secret-named values and JWTs masked."""
+    return _apply(text, _text_spans(text))
+
+
+def has_secret(text: str) -> bool:
+    """Whether `mask_text` would mask anything in `text`."""
+    return next(_text_spans(text), None) is not None
+
+
+def redact_url(url: str) -> str:
+    """A URL or key=value conninfo with anything that may be a password masked, whatever its
+    shape: `postgresql:/u:PW@h`, `u:PW@h/db`, `//u:PW@h`, `postgresql://u:PW`, `password=PW`."""
+    return _apply(url, _url_spans(url))
+
+
+def url_holds_secret(url: str) -> bool:
+    """Whether a URL may hold a password (anything `redact_url` would mask)."""
+    return next((span for span in _url_spans(url) if span[1] > span[0]), None) is not None
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The strings of `url` that may be a password, raw, percent-decoded and unquoted, so that
+    an echo of any of them (a value parsed out of a malformed URL) is masked too."""
+    if not url:
+        return []
+    found: list[str] = []
+    for begin, end in _url_spans(url):
+        raw = url[begin:end]
+        found += [raw, raw.strip("'\""), unquote(raw, errors="ignore")]
+    return [secret for secret in found if secret]
+
+
+def mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every given secret (raw, URL-encoded or conninfo-quoted) masked."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        forms = {
+            secret,
+            quote(secret, safe=""),
+            quote_plus(secret),
+            secret.replace("\\", "\\\\").replace("'", "\\'"),
+        }
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, MASK)
+    return text

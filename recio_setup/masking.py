@@ -159,8 +159,9 @@ def mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         forms = {
             secret,
-            quote(secret, safe=""),
-            quote_plus(secret),
+            # surrogateescape: an undecodable byte from the environment must not break masking.
+            quote(secret, safe="", errors="surrogateescape"),
+            quote_plus(secret, errors="surrogateescape"),
             secret.replace("\\", "\\\\").replace("'", "\\'"),
         }
         for form in sorted(forms, key=len, reverse=True):

@@ -33,7 +33,7 @@ SHAPES = [
     (f"postgresql://u:12#{PW}@h/db", f"12#{PW}", False),  # unencoded `#`
     (f"postgresql://u:p@{PW}@h/db", f"p@{PW}", True),  # unencoded `@`
     (f"postgresql://u:{PW}:x@h/db", f"{PW}:x", True),  # `:` in the password
-    (f"postgresql://u:{PW}%zz@h/db", f"{PW}%zz", True),  # a bad %-escape, taken as written
+    (f"postgresql://u:{PW}%zz@h/db", f"{PW}%zz", False),  # a bad %-escape
     ("postgresql://u:Sekr%31tXX@h/db", PW, True),  # percent-encoded
     (f"postgresql://u:{PW}@h/db?sslmode=sometimes", PW, False),
     (f"postgresql://u:{PW}@h/db?application_name=x", PW, False),

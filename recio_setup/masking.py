@@ -10,6 +10,7 @@ malformed URL is the price of never echoing a password.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote, quote_plus, unquote
@@ -28,20 +29,16 @@ SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTI
 SECRET_ALONE = frozenset(("AUTH", "AUTHORIZATION", "BEARER", "SESSION", "SESSIONID", "SID"))
 
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# Every pattern is linear in its text (a hostile .env line may be a megabyte long): a name is
+# matched on its own and its value only when the name is secret, so no value is scanned twice.
 # KEY=value in free text, as .env lines, conninfo and comments write it; not after a `-` (flags)
-# or a query separator (see _PARAM). The value: quoted (maybe unterminated) or up to a space.
-_PAIR = re.compile(
-    r"""(?<![\w?&;.-])([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*"""
-    r"""('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s'"]+)"""
-)
-_PARAM = re.compile(r"[?&;]([^=&#\s'\"]+)=([^&#\s'\"]*)")
-# Credentials of a URL in free text, whatever its shape: an optional `scheme:/` or `//`, a user,
-# `:`, then everything up to the last `@` of the word (a password may hold `/ ? # @ :`). The `:`
-# of a scheme is not taken for the user's (`postgresql://u@h` holds no password).
-_URL_CREDENTIALS = re.compile(
-    r"""(?<![^\s'"(<\[=,])(?:[A-Za-z][A-Za-z0-9+.-]*:/+|/+)?[^\s'"/:@]*:(?!/)([^\s'"]*)@"""
-)
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+# or a query separator (see _PARAM_NAME). The value: quoted (maybe unterminated) or to a space.
+_PAIR_NAME = re.compile(r"(?<![\w?&;.-])([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*")
+_PAIR_VALUE = re.compile(r"""'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s'"]+""")
+_PARAM_NAME = re.compile(r"[?&;]([^=&#;?\s'\"]+)=")
+_PARAM_VALUE = re.compile(r"[^&#\s'\"]*")
+_WORD = re.compile(r"[^\s'\"]+")
+_JWT = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 # Where a URL's authority begins: after `scheme:` and its slashes, or after bare slashes.
 _AUTHORITY_START = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:(?=/))?/*")
 _CONNINFO = re.compile(r"\s*[A-Za-z_]+\s*=")
@@ -50,6 +47,7 @@ _IPV6 = re.compile(r"\[[^\]]*\]")
 Span = tuple[int, int]
 
 
+@functools.lru_cache(maxsize=512)
 def is_secret_name(name: str) -> bool:
     """Whether a key or parameter name says its value is a secret (DB_PWD, accessToken, JWT)."""
     words = {word.upper() for word in _WORD_SPLIT.split(name) if word}
@@ -61,20 +59,35 @@ def is_secret_name(name: str) -> bool:
     )
 
 
-def _text_spans(text: str) -> Iterator[Span]:
+def _secret_values(
+    text: str, name: re.Pattern[str], value: re.Pattern[str], decode: bool = False
+) -> Iterator[Span]:
     position = 0
-    while match := _PAIR.search(text, position):
-        if is_secret_name(match.group(1)):
-            yield match.span(2)
-            position = match.end()
-        else:
-            # The value may itself hold a pair (CONN=password=x): look inside it too.
-            position = match.start(2)
-    for match in _PARAM.finditer(text):
-        if is_secret_name(unquote(match.group(1))):
-            yield match.span(2)
-    for match in _URL_CREDENTIALS.finditer(text):
-        yield match.span(1)
+    while found := name.search(text, position):
+        position = found.end()
+        key = unquote(found.group(1)) if decode else found.group(1)
+        if is_secret_name(key) and (secret := value.match(text, position)):
+            yield secret.span()
+            position = max(position, secret.end())
+
+
+def _credentials(text: str) -> Iterator[Span]:
+    """Credentials of a URL in free text, whatever its shape: in each word with an `@`, from the
+    first `:` that is not a scheme's (followed by `/`) to the last `@` (a password may hold
+    `/ ? # @ :`). `postgresql://u@h` holds none."""
+    for word in _WORD.finditer(text):
+        at = word.group().rfind("@")
+        colon = word.group().find(":", 0, max(at, 0))
+        while colon != -1 and word.group().startswith("/", colon + 1):
+            colon = word.group().find(":", colon + 1, at)
+        if colon != -1:
+            yield word.start() + colon + 1, word.start() + at
+
+
+def _text_spans(text: str) -> Iterator[Span]:
+    yield from _secret_values(text, _PAIR_NAME, _PAIR_VALUE)
+    yield from _secret_values(text, _PARAM_NAME, _PARAM_VALUE, decode=True)
+    yield from _credentials(text)
     for match in _JWT.finditer(text):
         yield match.span()
 
@@ -116,9 +129,12 @@ def _apply(text: str, spans: Iterable[Span]) -> str:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([begin, end])
-    for begin, end in reversed(merged):
-        text = text[:begin] + MASK + text[end:]
-    return text
+    pieces: list[str] = []
+    shown_from = 0
+    for begin, end in merged:
+        pieces += [text[shown_from:begin], MASK]
+        shown_from = end
+    return "".join([*pieces, text[shown_from:]])
 
 
 def mask_text(text: str) -> str:

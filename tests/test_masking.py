@@ -7,12 +7,13 @@ whatever its shape, is refused (exit 2) with nothing written.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
 
-from recio_setup.masking import redact_url, url_holds_secret
+from recio_setup.masking import mask_text, redact_url, url_holds_secret
 from recio_setup.result import MASK
 from tests.conftest import Cli
 
@@ -109,3 +110,17 @@ def test_redact_url_masks_every_shape(url: str, password: str, valid: bool) -> N
     shown = redact_url(url)
     assert PW not in shown and password not in shown and MASK in shown
     assert url_holds_secret(url)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a=" * 100_000, "=:" * 100_000, "?a" * 100_000, "-eyJ" * 50_000, "password=a b " * 20_000],
+    ids=["pairs", "colons", "params", "jwt-starts", "secret-pairs"],
+)
+def test_masking_is_linear_in_a_hostile_line(text: str) -> None:
+    # A .env line or a message is masked in one pass: these took minutes when each start of a
+    # pattern rescanned the rest of the line.
+    started = time.monotonic()
+    masked, url = mask_text(text), redact_url(text)
+    assert time.monotonic() - started < 10
+    assert "password=a" not in masked and "password=a" not in url

@@ -72,3 +72,13 @@ def test_database_url_whose_escapes_are_not_utf8_is_bad_input(
     assert run.code == 2, run.all
     assert "DATABASE_URL" in run.err and VISIBLE not in run.all
     assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [("ports",), ("reset", "--dry-run")])
+def test_a_variable_the_command_does_not_read_stays_out_of_its_way(
+    cli: Cli, project: Path, command: tuple[str, ...]
+) -> None:
+    assert cli(*BASE, env={"POSTGRES_PASSWORD": "pw-0123"}).code == 0
+    run = cli(*command, env={"POSTGRES_PASSWORD": f"{VISIBLE}{BAD_BYTE}"})
+    assert run.code == 0, run.all
+    assert "UTF-8" not in run.all and VISIBLE not in run.all

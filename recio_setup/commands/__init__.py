@@ -46,10 +46,10 @@ class Context:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def __post_init__(self) -> None:
-        from recio_setup.environment import check_text, input_secrets
+        from recio_setup.environment import TextEnvironment, input_secrets
 
         self.output.add_secrets(input_secrets(self.args, self.environ))
-        check_text(self.environ)
+        self.environ = TextEnvironment(self.environ)
 
     @property
     def interactive(self) -> bool:

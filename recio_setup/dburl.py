@@ -49,8 +49,9 @@ def parse_database_url(url: str) -> dict[str, str]:
     except ValueError:
         raise UsageError(
             f"DATABASE_URL {shown!r} is not a valid URL",
-            hint="use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (percent-encode special "
-            "characters)",
+            # Not written as USER:PASSWORD@HOST: the output would mask it as a password.
+            hint="use postgresql://USER@HOST:PORT/DBNAME, with `:PASSWORD` after USER "
+            "(percent-encode special characters)",
         ) from None
     if not _URL_SCHEME.match(parts.scheme) or not url[len(parts.scheme) :].startswith("://"):
         raise UsageError(

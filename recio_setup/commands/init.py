@@ -98,8 +98,8 @@ def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
             name = "--" + flag.replace("_", "-")
             env = "DATABASE_URL" if flag == "database_url" else "POSTGRES_ADMIN_URL"
             raise UsageError(
-                f"{name} holds what may be a password (after the user's `:`, or a password= "
-                "or token parameter), which would show in `ps` and shell history",
+                f"{name} holds what may be a password (text after the user's `:`, or a "
+                "password or token parameter), which would show in `ps` and shell history",
                 hint=f"set {env} in the environment instead, or pass the password through a file",
             )
 

@@ -142,9 +142,13 @@ def mask_text(text: str) -> str:
     return _apply(text, _text_spans(text))
 
 
+def _any(spans: Iterator[Span]) -> bool:
+    return any(end > begin for begin, end in spans)
+
+
 def has_secret(text: str) -> bool:
     """Whether `mask_text` would mask anything in `text`."""
-    return next(_text_spans(text), None) is not None
+    return _any(_text_spans(text))
 
 
 def redact_url(url: str) -> str:
@@ -155,7 +159,7 @@ def redact_url(url: str) -> str:
 
 def url_holds_secret(url: str) -> bool:
     """Whether a URL may hold a password (anything `redact_url` would mask)."""
-    return next((span for span in _url_spans(url) if span[1] > span[0]), None) is not None
+    return _any(_url_spans(url))
 
 
 def url_secrets(url: str | None) -> list[str]:

@@ -8,18 +8,18 @@ at start-up and most commands never need it.
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
+from recio_setup.dburl import parse_database_url
 from recio_setup.errors import UsageError
+from recio_setup.masking import redact_url
 from recio_setup.pgconn import CAUSES, ConnectFailed, Where, connect, explain, mask
 from recio_setup.provision import AdminSettings, ProvisionReport, provision
-from recio_setup.result import MASK, Check, Status
+from recio_setup.result import Check, Status
 from recio_setup.settings import SSLMODES
 
 if TYPE_CHECKING:
@@ -230,89 +230,6 @@ def _describe(
 def generate_password() -> str:
     """32 URL-safe characters (192 bits): no `$`, quotes, backslash or spaces, so .env is safe."""
     return secrets.token_urlsafe(24)
-
-
-_URL_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+[a-z0-9_]+)?$")
-
-
-def redact_url(url: str) -> str:
-    """A URL or key=value conninfo with anything that may be a password masked.
-
-    A password may hold unencoded `/ ? # @` (the URL is then invalid, and its error message
-    still shows it), so everything from the first `:` after `://` to the last `@` is masked;
-    in key=value form, the value of `password=`.
-    """
-    text = re.sub(
-        r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", rf"\g<1>{MASK}", url, flags=re.IGNORECASE
-    )
-    scheme = text.find("://")
-    at = text.rfind("@")
-    if scheme != -1 and at > scheme:
-        userinfo = text[scheme + 3 : at]
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            text = f"{text[: scheme + 3]}{user}:{MASK}{text[at:]}"
-    return text
-
-
-def parse_database_url(url: str) -> dict[str, str]:
-    """postgresql://user:pass@host:port/db -> POSTGRES_* keys (percent-decoded).
-
-    Only the parts present are returned; `?sslmode=` becomes POSTGRES_SSLMODE. Errors never
-    show the password.
-    """
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise UsageError(
-            f"DATABASE_URL {shown!r} is not a valid URL",
-            hint="use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (percent-encode special "
-            "characters)",
-        ) from None
-    if not _URL_SCHEME.match(parts.scheme):
-        raise UsageError(
-            f"DATABASE_URL {shown!r} is not a PostgreSQL URL",
-            hint="it must start with postgresql:// (or postgres://)",
-        )
-    if "," in parts.netloc:
-        raise UsageError(f"DATABASE_URL {shown!r} names several hosts; use one")
-    values: dict[str, str] = {}
-    if parts.hostname:
-        values["POSTGRES_HOST"] = unquote(parts.hostname)
-    if port is not None:
-        values["POSTGRES_PORT"] = str(port)
-    if parts.path.strip("/"):
-        values["POSTGRES_DB"] = unquote(parts.path.lstrip("/"))
-    if parts.username:
-        values["POSTGRES_USER"] = unquote(parts.username)
-    if parts.password is not None:
-        values["POSTGRES_PASSWORD"] = unquote(parts.password)
-    for item in filter(None, parts.query.split("&")):
-        key, _, value = item.partition("=")
-        if unquote(key) != "sslmode":
-            raise UsageError(
-                f"DATABASE_URL {shown!r}: unsupported query parameter {unquote(key)!r}",
-                hint=f"only sslmode is understood ({', '.join(SSLMODES)})",
-            )
-        if "POSTGRES_SSLMODE" in values:
-            # libpq would take the last one; refuse rather than guess which the user meant.
-            raise UsageError(
-                f"DATABASE_URL {shown!r} gives sslmode more than once",
-                hint="keep a single ?sslmode=MODE",
-            )
-        mode = unquote(value)
-        if mode not in SSLMODES:
-            raise UsageError(
-                f"DATABASE_URL {shown!r}: {mode!r} is not an sslmode",
-                hint=f"use ?sslmode= with one of {', '.join(SSLMODES)} (e.g. ?sslmode=require), "
-                "or leave it out for prefer",
-            )
-        values["POSTGRES_SSLMODE"] = mode
-    if any("\x00" in value for value in values.values()):
-        raise UsageError(f"DATABASE_URL {shown!r} contains a NUL character")
-    return values
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from recio_setup.errors import UsageError
+from recio_setup.masking import has_secret, is_secret_name, mask_text
 from recio_setup.result import MASK
 
 BARE_VALUE = re.compile(r"[A-Za-z0-9_./:@+,%-]*")
@@ -129,10 +130,20 @@ def encode_line(key: str, value: str) -> str:
     return line
 
 
-SECRET_NAME = re.compile(
-    r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY$|API_?KEY", re.IGNORECASE
-)
-URL_CREDENTIALS = re.compile(r"://[^\s'\"]*@")
+def _is_secret_binding(key: str, text: str) -> bool:
+    """By its key (DB_PWD, SESSION_COOKIE) or by what its line holds (`password=`, URL
+    credentials, a token parameter, a secret in an inline comment)."""
+    return is_secret_name(key) or has_secret(text)
+
+
+def _shown_comment(text: str) -> str:
+    """A comment line; a commented-out secret binding (`#POSTGRES_PASSWORD=...`) is masked."""
+    content = text.lstrip().lstrip("#").strip()
+    bindings = list(parse_stream(io.StringIO(content + "\n"))) if content else []
+    first = bindings[0] if bindings else None
+    if first and first.key and not first.error and _is_secret_binding(first.key, content):
+        return f"{text[: text.index(first.key) + len(first.key)]}={MASK}\n"
+    return mask_text(text)
 
 
 def _shown_line(line: Line, secrets: set[str], changed: bool) -> str:
@@ -142,12 +153,11 @@ def _shown_line(line: Line, secrets: set[str], changed: bool) -> str:
     if line.error:
         # It may be half of a secret python-dotenv could not read; never echo it.
         return f"{prefix}# (line {line.number}: unreadable, not shown)\n"
-    if line.key and (line.key in secrets or SECRET_NAME.search(line.key)):
+    if line.key is None:
+        return prefix + "".join(map(_shown_comment, body[len(prefix) :].splitlines(True)))
+    if line.key in secrets or _is_secret_binding(line.key, body):
+        # The whole value: a part of it left visible could be part of the secret.
         return f"{prefix}{line.key}={MASK}{' (changed)' if changed else ''}\n"
-    if URL_CREDENTIALS.search(body):
-        from recio_setup.database import redact_url
-
-        return redact_url(body)
     return body
 
 

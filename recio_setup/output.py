@@ -2,7 +2,8 @@
 
 Status and progress go to stderr, results to stdout. On a terminal they are rich tables; otherwise
 plain lines; with --json the versioned envelope is the only thing written to stdout. Every string
-passes through `redact`, so a secret registered with `add_secret` never reaches any output.
+passes through `redact`, so a secret registered with `add_secret`, or one that looks like a secret
+(masking.mask_text), never reaches any output.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from recio_setup import __version__
 from recio_setup.errors import RecioError
-from recio_setup.result import MASK, Check, Result
+from recio_setup.masking import mask_secrets, mask_text
+from recio_setup.result import Check, Result
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,10 +85,13 @@ class Output:
         if secret and len(secret) >= 4:
             self._secrets.add(secret)
 
+    def add_secrets(self, secrets: Iterable[str | None]) -> None:
+        for secret in secrets:
+            self.add_secret(secret)
+
     def redact(self, text: str) -> str:
         """Mask secrets, and spell commands the way the user launched the tool."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
+        text = mask_text(mask_secrets(text, self._secrets))
         if self.prog != "recio-setup":
             text = text.replace("`recio-setup", f"`{self.prog}")
         return text
@@ -166,10 +171,21 @@ class Output:
             "result": result,
             "error": error,
         }
-        text = self.redact(json.dumps(envelope, indent=2, sort_keys=False))
+        # Each string is masked before encoding: in JSON text a secret holding `"` or `\\` is
+        # escaped, and would no longer match.
+        text = json.dumps(self._redact_json(envelope), indent=2, sort_keys=False)
         stream = self._streams[0] or sys.stdout
         stream.write(text + "\n")
         stream.flush()
+
+    def _redact_json(self, item: Any) -> Any:
+        if isinstance(item, str):
+            return self.redact(item)
+        if isinstance(item, dict):
+            return {key: self._redact_json(value) for key, value in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [self._redact_json(value) for value in item]
+        return item
 
     def _print(self, text: str, style: str | None = None) -> None:
         self.out.print(escape(self.redact(text)), style=style, soft_wrap=not self.out.is_terminal)

@@ -14,9 +14,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
 
-from recio_setup.result import MASK
+from recio_setup.masking import mask_secrets
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,16 +45,7 @@ START_SERVER_HINT = (
 
 def mask(text: str, secret_values: Iterable[str | None]) -> str:
     """`text` with every secret (raw, URL-encoded or conninfo-quoted) replaced by the mask."""
-    for secret in sorted({s for s in secret_values if s}, key=len, reverse=True):
-        forms = {
-            secret,
-            quote(secret, safe=""),
-            quote_plus(secret),
-            secret.replace("\\", "\\\\").replace("'", "\\'"),
-        }
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, MASK)
-    return text
+    return mask_secrets(text, secret_values)
 
 
 class ConnectFailed(Exception):

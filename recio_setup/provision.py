@@ -8,12 +8,11 @@ libpq on this machine, so the plain text reaches neither the server nor its stat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from recio_setup.errors import StepFailed, UsageError
+from recio_setup.masking import url_secrets
 from recio_setup.pgconn import ConnectFailed, Where, connect, explain, mask
 from recio_setup.result import Check
 
@@ -99,26 +98,13 @@ class _Session:
         return lines[0] if lines else type(exc).__name__
 
 
-# The password inside a URL's userinfo or a key=value conninfo, raw as written.
-_URL_PASSWORD = re.compile(r"^[^:/?#]+://[^:/?#@]*:([^@/?#]*)@")
-_KV_PASSWORD = re.compile(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
-
-
-def _written_passwords(url: str) -> list[str | None]:
-    """What libpq might echo back from a URL it cannot parse (e.g. a bad %-escape)."""
-    found: list[str | None] = []
-    for match in (_URL_PASSWORD.search(url), _KV_PASSWORD.search(url)):
-        if match:
-            found += [match.group(1), unquote(match.group(1)), match.group(1).strip("'")]
-    return found
-
-
 def _admin_params(admin: AdminSettings, secrets: list[str | None]) -> dict[str, Any]:
     import psycopg
 
     params: dict[str, Any] = {}
     if admin.url:
-        secrets += _written_passwords(admin.url)
+        # What libpq might echo back from a URL it cannot parse (e.g. a bad %-escape).
+        secrets += url_secrets(admin.url)
         try:
             params = dict(psycopg.conninfo.conninfo_to_dict(admin.url))
         except psycopg.Error as exc:

@@ -141,7 +141,7 @@ URL_KEYS = {
 
 def parse_database_url(url: str, where: str) -> dict[str, str]:
     """POSTGRES_* values from postgresql://user:pass@host:port/db (percent-encoded)."""
-    from recio_setup.database import parse_database_url as parse
+    from recio_setup.dburl import parse_database_url as parse
 
     try:
         found = parse(url)

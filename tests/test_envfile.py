@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import string
+from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from recio_setup.envfile import EnvDocument, encode_line, masked_diff
 from recio_setup.errors import UsageError
+from tests.conftest import Cli
 
 PRINTABLE = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(list(" #$'\"\\=")),
@@ -77,3 +79,59 @@ def test_diff_never_echoes_secret_looking_or_unreadable_lines() -> None:
     for secret in ("BADSECRET1", "KS-SECRET-2", "URLSECRET3", "AK-SECRET-4"):
         assert secret not in diff
     assert "PLAIN=visible" in diff and "+AUTH_ENABLED=false" in diff
+
+
+# Lines of a .env a dry run shows as context, and the words of each that must not show
+# (issue 11, item 5): the rule looks at the key, the value and comments.
+SECRET_LINES = [
+    ("#POSTGRES_PASSWORD=CommentSecret1", "#POSTGRES_PASSWORD", ["CommentSecret1"]),
+    ("# POSTGRES_PASSWORD = 'Cmt Secret2'", "# POSTGRES_PASSWORD", ["Cmt", "Secret2"]),
+    ("  # export DB_PASS=Bare Secret3", "# export DB_PASS", ["Bare", "Secret3"]),
+    ("# see CONN=host=x password=CmtConn4", "#", ["CmtConn4"]),
+    ("DB_PASS=DbPassSecret5", "DB_PASS", ["DbPassSecret5"]),
+    ("CONN=host=x password=ConnSecret6", "CONN", ["ConnSecret6"]),
+    ("CONN='host=x password=Conn Secret7'", "CONN", ["Conn", "Secret7"]),
+    ("POSTGRES_PASS=PgPassSecret8", "POSTGRES_PASS", ["PgPassSecret8"]),
+    ("DB_PWD=DbPwdSecret9", "DB_PWD", ["DbPwdSecret9"]),
+    ("PASSPHRASE=PhraseSecret10", "PASSPHRASE", ["PhraseSecret10"]),
+    ("SESSION_COOKIE=CookieSecret11", "SESSION_COOKIE", ["CookieSecret11"]),
+    ("JWT=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.JwtSig12", "JWT", ["JwtSig12", "eyJhbGciOi"]),
+    ("SSH_KEY_PASS=SshSecret13", "SSH_KEY_PASS", ["SshSecret13"]),
+    ("API=https://api.example/x?token=TokenSecret14", "API", ["TokenSecret14"]),
+    ("HOOK=https://api.example/x?a=1&access_token=Tok15", "HOOK", ["Tok15"]),
+    ("SIGNED=https://s3.example/x?X-Amz-Signature=Sig16", "SIGNED", ["Sig16"]),
+    ("DSN=postgresql://u:UrlSecret17@h/db", "DSN", ["UrlSecret17"]),
+    ("DSN2=u:BareUrlSecret18@h/db", "DSN2", ["BareUrlSecret18"]),
+    ("export dbPassword='Camel Secret19'", "dbPassword", ["Camel", "Secret19"]),
+    ("PLAIN=1 # POSTGRES_PASSWORD=InlineSecret20", "PLAIN", ["InlineSecret20"]),
+    ("LOG_LEVEL=info", "LOG_LEVEL=info", []),
+    ("AUTH_ENABLED=false", "AUTH_ENABLED=false", []),
+    ("# a plain comment", "# a plain comment", []),
+]
+
+
+@pytest.mark.parametrize(("line", "shown", "hidden"), SECRET_LINES)
+def test_dry_run_diff_never_shows_a_secret_line(
+    cli: Cli, project: Path, line: str, shown: str, hidden: list[str]
+) -> None:
+    env = project / ".env"
+    env.write_text(f"{line}\nPOSTGRES_PORT=5432\n")
+    env.chmod(0o600)
+    args = ("--non-interactive", "--skip-db-check", "--host", "127.0.0.1", "--dry-run")
+    text = cli(*args, "--postgres-port", "6000", env={"POSTGRES_PASSWORD": "pw-0123"})
+    as_json = cli(*args, "--postgres-port", "6000", "--json", env={"POSTGRES_PASSWORD": "pw-0123"})
+    assert text.code == 0 and as_json.code == 0, text.err + as_json.err
+    diff = as_json.json()["result"]["data"]["env_diff"]
+    assert f" {shown}" in diff and f" {shown}" in text.out  # the line is there, as context
+    for word in hidden:
+        assert word not in text.all + as_json.all, f"{word!r} shown"
+
+
+@pytest.mark.parametrize(("line", "shown", "hidden"), SECRET_LINES)
+def test_masked_diff_itself_hides_every_secret_line(
+    line: str, shown: str, hidden: list[str]
+) -> None:
+    # Without the output's own net (Output.redact), the diff alone must already be safe.
+    diff = masked_diff(f"{line}\n", f"{line}\nPOSTGRES_PORT=6000\n", ["POSTGRES_PASSWORD"])
+    assert f" {shown}" in diff
+    assert not [word for word in hidden if word in diff]

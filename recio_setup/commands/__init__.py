@@ -45,6 +45,12 @@ class Context:
     output: Output
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
+    def __post_init__(self) -> None:
+        from recio_setup.environment import TextEnvironment, input_secrets
+
+        self.output.add_secrets(input_secrets(self.args, self.environ))
+        self.environ = TextEnvironment(self.environ)
+
     @property
     def interactive(self) -> bool:
         """Prompts are allowed only with a terminal on stdin and without --non-interactive."""

@@ -8,7 +8,6 @@ wizard (exit 130), or with --dry-run.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from recio_setup.commands import dbflags, validate_lock_timeout
 from recio_setup.envplan import EnvPlan, plan_env, read_env
 from recio_setup.errors import EXIT_PROBLEMS, UsageError
 from recio_setup.fsops import Tree
+from recio_setup.masking import url_holds_secret
 from recio_setup.plan import ApplyContext, Plan, apply_plan
 from recio_setup.result import ActionRecord, Check, Result, Value
 from recio_setup.runlock import RunLock
@@ -91,22 +91,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dbflags.add_arguments(parser, provisioning=True)
 
 
-def _holds_password(url: str) -> bool:
-    """A password in a URL's userinfo (even an unencoded one) or in key=value conninfo."""
-    if re.search(r"\bpassword\s*=", url, re.IGNORECASE):
-        return True
-    scheme, at = url.find("://"), url.rfind("@")
-    return scheme != -1 and at > scheme and ":" in url[scheme + 3 : at]
-
-
 def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
     for flag in ("database_url", "admin_url"):
         url = getattr(args, flag, None)
-        if url and _holds_password(url):
+        # Whatever the URL's shape: a malformed one (no `@host`, one slash) still shows in `ps`.
+        if url and url_holds_secret(url):
             name = "--" + flag.replace("_", "-")
             env = "DATABASE_URL" if flag == "database_url" else "POSTGRES_ADMIN_URL"
             raise UsageError(
-                f"{name} holds a password, which would show in `ps` and shell history",
+                f"{name} holds what may be a password (text after the user's `:`, or a "
+                "password or token parameter), which would show in `ps` and shell history",
                 hint=f"set {env} in the environment instead, or pass the password through a file",
             )
 

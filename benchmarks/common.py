@@ -81,6 +81,21 @@ def compare_commands(
     return statistics.median(samples[0]), statistics.median(samples[1])
 
 
+def compare_calls(
+    measured: Callable[[], object],
+    reference: Callable[[], object],
+    number: int,
+    rounds: int = 7,
+) -> tuple[float, float]:
+    """Seconds per call of two callables, their rounds interleaved so load drift hits both
+    alike; each the fastest of its rounds, the one least disturbed by other processes."""
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        samples[0].append(time_call(measured, number))
+        samples[1].append(time_call(reference, number))
+    return min(samples[0]), min(samples[1])
+
+
 def time_call(function: Callable[[], object], number: int) -> float:
     """Seconds per call of `function`, over `number` calls."""
     started = time.perf_counter()

@@ -70,6 +70,45 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+class _FirstTimes:
+    """A stat result showing the mtime and ctime a file had at its first stat in the test."""
+
+    def __init__(self, real: os.stat_result, first: tuple[int, int]) -> None:
+        self._real = real
+        self.st_mtime_ns, self.st_ctime_ns = first
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def coarse_timestamps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stat shows a file's mtime and ctime as they were at its first stat: a filesystem
+    whose timestamp tick has not passed since (ext3, HFS+, FAT and ramfs have coarse ones)."""
+    real_stat = os.stat
+    first: dict[str, tuple[int, int]] = {}
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        real = real_stat(path, *args, **kwargs)
+        key = os.fsdecode(os.fspath(path)) if not isinstance(path, int) else f"fd:{path}"
+        return _FirstTimes(real, first.setdefault(key, (real.st_mtime_ns, real.st_ctime_ns)))
+
+    monkeypatch.setattr(os, "stat", stat)
+
+
+@pytest.fixture
+def clock_moved_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file caches' clock reads 10 s later: every file looks settled, its stamp trusted."""
+    import time
+    from types import SimpleNamespace
+
+    from recio_setup import file_cache
+
+    monkeypatch.setattr(
+        file_cache, "time", SimpleNamespace(time_ns=lambda: time.time_ns() + 10**10)
+    )
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """An empty REC.IO project folder, as a fresh clone would have."""

@@ -39,24 +39,9 @@ Root: TypeAlias = "str | os.PathLike[str] | None"
 # (by `root=` or REC_PROJECT_ROOT), and a working folder whose ancestor holds the manifest (so a
 # manifest installed later is still found). A relative root means something else after a chdir.
 _explicit_paths: dict[object, str] = {}  # the root object as given (str or Path)
-_env_paths: dict[bytes, str] = {}  # REC_PROJECT_ROOT's raw value
+_env_paths: dict[str, str] = {}  # REC_PROJECT_ROOT's value
 # the working folder -> (the manifest found, the manifests that would be nearer if installed)
 _cwd_paths: dict[bytes, tuple[str, tuple[str, ...]]] = {}
-
-# os.environ.get of an unset variable raises and catches a KeyError inside (~1.3 us, more than
-# the whole lookup), so get_port reads the bytes mapping os.environ keeps in sync, where it has
-# one, and as long as os.environ is still the mapping it was at import.
-_ROOT_ENV_KEY = os.fsencode(ROOT_ENV)
-_environ_at_import = os.environ
-_environ_bytes = getattr(os.environ, "_data", None)
-
-
-def _root_env_slow(key: bytes) -> bytes | None:
-    text = os.environ.get(os.fsdecode(key))
-    return os.fsencode(text) if text else None
-
-
-_root_env_fast = _environ_bytes.get if isinstance(_environ_bytes, dict) else _root_env_slow
 
 
 def _root(root: Root) -> Path:
@@ -67,13 +52,10 @@ def _manifest_path(root: Root) -> str:
     if root:
         path = _explicit_paths.get(root) if isinstance(root, (str, PurePath)) else None
         return path or _remember(_explicit_paths, root, os.fspath(root))
-    if os.environ is _environ_at_import:
-        from_env = _root_env_fast(_ROOT_ENV_KEY)
-    else:  # someone rebound os.environ
-        from_env = _root_env_slow(_ROOT_ENV_KEY)
+    from_env = os.environ.get(ROOT_ENV)
     if from_env:
         path = _env_paths.get(from_env)
-        return path or _remember(_env_paths, from_env, os.fsdecode(from_env))
+        return path or _remember(_env_paths, from_env, from_env)
     try:
         cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
     except OSError:  # the working folder was deleted: the checkout is next in the order
@@ -118,7 +100,7 @@ def _remember(cache: dict[Any, str], key: object, given: str) -> str:
     resolves to itself): a relative one means another folder after a chdir."""
     found = resolve_project_root(given)
     path = str(found / MANIFEST_REL)
-    if found == Path(given) and isinstance(key, (str, bytes, PurePath)):
+    if found == Path(given) and isinstance(key, (str, PurePath)):
         cache[key] = path
     return path
 

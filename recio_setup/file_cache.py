@@ -35,7 +35,7 @@ def _stamp(path: str) -> Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev, st.st_ctime_ns)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry(Generic[T]):
     stamp: Stamp  # taken before `data` was read
     data: bytes
@@ -56,8 +56,10 @@ class FileCache(Generic[T]):
 
     def get(self, path: str) -> T:
         entry = self._entries.get(path)
-        if entry is not None and entry.settled and entry.stamp == _stamp(path):
-            return entry.value
+        if entry is not None and entry.settled:
+            st = os.stat(path)  # noqa: PTH116 (_stamp inlined: this is the whole fast path)
+            if entry.stamp == (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev, st.st_ctime_ns):
+                return entry.value
         return self._refresh(path, entry)
 
     def _refresh(self, path: str, previous: _Entry[T] | None) -> T:

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from recio_setup.errors import UsageError
+from recio_setup.paths import HOST_ENV
 
-HOST_ENV = "TRADING_SYSTEM_HOST"
 FALLBACK = "localhost"
 # Container, VM and VPN plumbing: an address there is not where a colleague reaches us.
 VIRTUAL_PREFIXES = (

@@ -18,7 +18,7 @@ from recio_setup.ports import (
     read_manifest_bytes,
 )
 
-__all__ = ["cached_manifest", "clear_cache", "lookup_port"]
+__all__ = ["cached_manifest", "clear_cache"]
 
 _manifests: FileCache[Manifest] = FileCache(read_manifest_bytes, parse_manifest)
 
@@ -33,11 +33,6 @@ def cached_manifest(path: os.PathLike[str] | str) -> Manifest:
     except OSError as exc:
         raise ManifestError(key, f"cannot be read: {exc.strerror}") from None
     return manifest.require_ok()
-
-
-def lookup_port(path: str, name: str) -> int:
-    """The port of `name`; ManifestError (missing, invalid) or UnknownServiceError otherwise."""
-    return cached_manifest(path).port(name)
 
 
 def clear_cache() -> None:

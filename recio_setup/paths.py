@@ -18,6 +18,7 @@ from recio_setup.errors import UsageError
 DEFAULT_USER = "user_0001"
 USER_PATTERN = re.compile(r"user_[0-9]{1,32}")
 ROOT_ENV = "REC_PROJECT_ROOT"
+HOST_ENV = "TRADING_SYSTEM_HOST"
 USER_ENV = "REC_USER_ID"
 CONFIG_REL = "backend/core/config"
 MANIFEST_REL = f"{CONFIG_REL}/MASTER_PORT_MANIFEST.json"

@@ -13,14 +13,18 @@ checkout) and, for per-user paths, `user=` (else REC_USER_ID, else user_0001).
 from __future__ import annotations
 
 import functools
+import io
 import os
 from pathlib import Path, PurePath
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from recio_setup.errors import RecioError
-from recio_setup.manifest_cache import cached_manifest, lookup_port
+from recio_setup.file_cache import FileCache
+from recio_setup.manifest_cache import cached_manifest
 from recio_setup.paths import (
     DEFAULT_USER,
+    ENV_REL,
+    HOST_ENV,
     MANIFEST_REL,
     ROOT_ENV,
     USER_ENV,
@@ -33,36 +37,54 @@ from recio_setup.ports import Manifest, ManifestMissing
 
 Root: TypeAlias = "str | os.PathLike[str] | None"
 
-# Where get_port's manifest is, per way of naming the root. A service calls get_port often, and
-# resolving the root each time (Path objects, an ancestor walk with a stat per level) would cost
-# more than the lookup itself. Only what cannot change meaning is kept: an absolute root given
-# (by `root=` or REC_PROJECT_ROOT), and a working folder whose ancestor holds the manifest (so a
-# manifest installed later is still found). A relative root means something else after a chdir.
-_explicit_paths: dict[object, str] = {}  # the root object as given (str or Path)
-_env_paths: dict[str, str] = {}  # REC_PROJECT_ROOT's value
-# the working folder -> (the manifest found, the manifests that would be nearer if installed)
-_cwd_paths: dict[bytes, tuple[str, tuple[str, ...]]] = {}
+
+class _Project(NamedTuple):
+    """The files of one project root that lookups read, as str (no Path per call)."""
+
+    manifest: str
+    env_file: str
+
+
+def _project_at(root: Path) -> _Project:
+    return _Project(str(root / MANIFEST_REL), str(root / ENV_REL))
+
+
+# The project, per way of naming the root. A service calls get_port often, and resolving the
+# root each time (Path objects, an ancestor walk with a stat per level) would cost more than the
+# lookup itself. Only what cannot change meaning is kept: an absolute root given (by `root=` or
+# REC_PROJECT_ROOT), and a working folder whose ancestor holds the manifest (so a manifest
+# installed later is still found). A relative root means something else after a chdir.
+_by_explicit_root: dict[object, _Project] = {}  # the root object as given (str or Path)
+_by_env_root: dict[str, _Project] = {}  # REC_PROJECT_ROOT's value
+# the working folder -> (the project found, the manifests that would be nearer if installed)
+_by_working_folder: dict[bytes, tuple[_Project, tuple[str, ...]]] = {}
 
 
 def _root(root: Root) -> Path:
     return resolve_project_root(root)
 
 
-def _manifest_path(root: Root) -> str:
+def _project(root: Root, *, confirm: bool = False) -> _Project:
+    """The project `root` names. With `confirm`, one found from the working folder must still
+    hold its manifest: for callers that do not read the manifest, so cannot notice it is gone."""
     if root:
-        path = _explicit_paths.get(root) if isinstance(root, (str, PurePath)) else None
-        return path or _remember(_explicit_paths, root, os.fspath(root))
+        try:
+            return _by_explicit_root[root]
+        except (KeyError, TypeError):  # not kept (yet), or a PathLike that is no dict key
+            return _remember(_by_explicit_root, root, os.fspath(root))
     from_env = os.environ.get(ROOT_ENV)
     if from_env:
-        path = _env_paths.get(from_env)
-        return path or _remember(_env_paths, from_env, from_env)
+        project = _by_env_root.get(from_env)
+        return project or _remember(_by_env_root, from_env, from_env)
     try:
         cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
     except OSError:  # the working folder was deleted: the checkout is next in the order
-        return str(root_from_folder(None) / MANIFEST_REL)
-    hit = _cwd_paths.get(cwd)
+        return _project_at(root_from_folder(None))
+    hit = _by_working_folder.get(cwd)
     if hit is not None and (not hit[1] or not any(map(_exists, hit[1]))):
-        return hit[0]
+        if not confirm or _exists(hit[0].manifest):
+            return hit[0]
+        _forget_working_folder(hit[0].manifest)
     return _from_working_folder(cwd)
 
 
@@ -74,42 +96,45 @@ def _exists(path: str) -> bool:
     return True
 
 
-def _from_working_folder(cwd: bytes) -> str:
-    """The manifest found from this working folder up, kept with the places in between where
+def _from_working_folder(cwd: bytes) -> _Project:
+    """The project found from this working folder up, kept with the places in between where
     a manifest installed later would be nearer (each lookup checks them: one stat per level).
     The key is resolved, not Path.cwd(): another thread may have changed folder meanwhile."""
     start = Path(os.fsdecode(cwd))
     found = root_from_folder(start)
+    project = _project_at(found)
     if found == start or found in start.parents:
         between = [start, *start.parents[: start.parents.index(found)]] if found != start else []
-        _cwd_paths[cwd] = (str(found / MANIFEST_REL), tuple(str(f / MANIFEST_REL) for f in between))
-    return str(found / MANIFEST_REL)
+        _by_working_folder[cwd] = (project, tuple(str(f / MANIFEST_REL) for f in between))
+    return project
 
 
-def _forget_working_folder(path: str) -> bool:
+def _forget_working_folder(manifest: str) -> bool:
     """The manifest a working folder led to is gone: forget it (True if it was one of those),
     so the next resolution can find the project above."""
-    stale = [cwd for cwd, (found, _) in _cwd_paths.items() if found == path]
+    stale = [cwd for cwd, (found, _) in _by_working_folder.items() if found.manifest == manifest]
     for cwd in stale:
-        _cwd_paths.pop(cwd, None)
+        _by_working_folder.pop(cwd, None)
     return bool(stale)
 
 
-def _remember(cache: dict[Any, str], key: object, given: str) -> str:
-    """The manifest under a given root; kept under `key` when the root is absolute (it then
+def _remember(cache: dict[Any, _Project], key: object, given: str) -> _Project:
+    """The project at a given root; kept under `key` when the root is absolute (it then
     resolves to itself): a relative one means another folder after a chdir."""
     found = resolve_project_root(given)
-    path = str(found / MANIFEST_REL)
+    project = _project_at(found)
     if found == Path(given) and isinstance(key, (str, PurePath)):
-        cache[key] = path
-    return path
+        cache[key] = project
+    return project
 
 
 def clear_caches() -> None:
-    """Forget resolved roots (tests; a long-running process whose tree moved)."""
-    _explicit_paths.clear()
-    _env_paths.clear()
-    _cwd_paths.clear()
+    """Forget resolved roots and read .env files (tests; a long-running process whose tree
+    moved)."""
+    _by_explicit_root.clear()
+    _by_env_root.clear()
+    _by_working_folder.clear()
+    _env_files.clear()
 
 
 def _paths(root: Root, user: str | None = None) -> Paths:
@@ -117,26 +142,20 @@ def _paths(root: Root, user: str | None = None) -> Paths:
 
 
 # -- ports ------------------------------------------------------------------------------------
+def _current_manifest(root: Root) -> tuple[_Project, Manifest]:
+    project = _project(root)
+    try:
+        return project, cached_manifest(project.manifest)
+    except ManifestMissing:
+        if root or not _forget_working_folder(project.manifest):
+            raise
+        project = _project(root)
+        return project, cached_manifest(project.manifest)
+
+
 def get_port(service_name: str, *, root: Root = None) -> int:
     """The port of a service; UnknownServiceError (a KeyError) if the manifest lacks it."""
-    path = _manifest_path(root)
-    try:
-        return lookup_port(path, service_name)
-    except ManifestMissing:
-        if root or not _forget_working_folder(path):
-            raise
-        return lookup_port(_manifest_path(root), service_name)
-
-
-def _current_manifest(root: Root) -> tuple[str, Manifest]:
-    path = _manifest_path(root)
-    try:
-        return path, cached_manifest(path)
-    except ManifestMissing:
-        if root or not _forget_working_folder(path):
-            raise
-        path = _manifest_path(root)
-        return path, cached_manifest(path)
+    return _current_manifest(root)[1].port(service_name)
 
 
 def list_all_ports(*, root: Root = None) -> dict[str, int]:
@@ -148,18 +167,19 @@ def _url_host(host: str) -> str:
 
 
 def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None) -> str:
-    port = get_port(service_name, root=root)
-    return f"http://{_url_host(get_host(root=root))}:{port}{endpoint}"
+    project, manifest = _current_manifest(root)
+    port = manifest.port(service_name)
+    return f"http://{_url_host(_host(project.env_file))}:{port}{endpoint}"
 
 
 def get_port_info(*, root: Root = None) -> dict[str, Any]:
-    manifest_path, manifest = _current_manifest(root)
+    project, manifest = _current_manifest(root)
     ports = manifest.ports()
-    host = get_host(root=root)
+    host = _host(project.env_file)
     return {
         "ports": ports,
         "service_urls": {name: f"http://{_url_host(host)}:{port}" for name, port in ports.items()},
-        "config_file": manifest_path,
+        "config_file": project.manifest,
         "host": host,
     }
 
@@ -172,47 +192,70 @@ def _detected_host() -> str:
     return detect_host({})[0]
 
 
-def env_file_host(root: Root = None) -> str | None:
-    """TRADING_SYSTEM_HOST as written in the project's .env (what init chose), if any."""
-    from recio_setup.host import HOST_ENV
+@functools.lru_cache(maxsize=64)
+def _valid_host(text: str, origin: str) -> str:
+    """validate_host, once per value: a lookup would otherwise parse the address every call.
+    (A refused value raises, and lru_cache keeps no exception: it is refused every call.)"""
+    from recio_setup.host import validate_host
 
+    return validate_host(text, origin=origin)
+
+
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _written_host(data: bytes, _path: str) -> str | None:
+    """TRADING_SYSTEM_HOST as python-dotenv reads it from a .env file with these bytes (UTF-8
+    text with universal newlines, as it opens a file itself); None when unset or blank."""
+    from dotenv import dotenv_values
+
+    values = dotenv_values(stream=io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    return (values.get(HOST_ENV) or "").strip() or None
+
+
+# The .env files get_host reads, kept like the manifest: one stat per call while unchanged.
+_env_files: FileCache[str | None] = FileCache(_file_bytes, _written_host)
+
+
+def _env_file_host(env_file: str) -> str | None:
     try:
-        env_file = _root(root) / ".env"
+        return _env_files.get(env_file)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):  # no .env file there
+        return None
+
+
+def _env_file(root: Root) -> str | None:
+    try:
+        return _project(root, confirm=True).env_file
     except RecioError:
         return None
-    return _env_file_value(str(env_file), HOST_ENV)
 
 
-def _env_file_value(path: str, key: str) -> str | None:
-    try:
-        stat = os.stat(path)  # noqa: PTH116 (a str key, on the hot path like the manifest)
-    except OSError:
-        return None
-    stamp = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    if _env_cache.get("stamp") != stamp:
-        from dotenv import dotenv_values
-
-        _env_cache["stamp"] = stamp
-        _env_cache["values"] = dict(dotenv_values(path))
-    value = _env_cache["values"].get(key)
-    return value.strip() if isinstance(value, str) and value.strip() else None
+def env_file_host(root: Root = None) -> str | None:
+    """TRADING_SYSTEM_HOST as written in the project's .env (what init chose), if any."""
+    env_file = _env_file(root)
+    return _env_file_host(env_file) if env_file else None
 
 
-_env_cache: dict[str, Any] = {}
+_WRITTEN_ORIGIN = f"{HOST_ENV} in .env"
+
+
+def _host(env_file: str | None) -> str:
+    """TRADING_SYSTEM_HOST from the environment, else from env_file (the project's .env; None
+    when there is no project), else detected, else localhost. A value that is set is validated."""
+    given = os.environ.get(HOST_ENV, "").strip()
+    if given:
+        return _valid_host(given, HOST_ENV)
+    written = _env_file_host(env_file) if env_file else None
+    return _valid_host(written, _WRITTEN_ORIGIN) if written else _detected_host()
 
 
 def get_host(*, root: Root = None) -> str:
     """TRADING_SYSTEM_HOST from the environment, else from the project's .env, else detected,
     else localhost. A value that is set is validated."""
-    from recio_setup.host import HOST_ENV, validate_host
-
-    given = os.environ.get(HOST_ENV, "").strip()
-    if given:
-        return validate_host(given, origin=HOST_ENV)
-    written = env_file_host(root)
-    if written:
-        return validate_host(written, origin=f"{HOST_ENV} in .env")
-    return _detected_host()
+    return _host(_env_file(root))
 
 
 # -- paths ------------------------------------------------------------------------------------

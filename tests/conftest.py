@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,22 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(home))
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)
+
+
+ROOT_ON_LINUX = sys.platform.startswith("linux") and os.geteuid() == 0
+
+
+@contextmanager
+def mounted(*args: str) -> Iterator[None]:
+    """`mount ARGS` for the block (the test is skipped where mounting is not allowed)."""
+    target = args[-1]
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", target], check=True)
 
 
 class _FirstTimes:

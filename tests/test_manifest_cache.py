@@ -14,18 +14,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from recio_setup.manifest_cache import clear_cache, lookup_port
+from recio_setup.manifest_cache import cached_manifest, clear_cache
 from recio_setup.ports import ManifestError, ManifestMissing
-from tests.conftest import REPO
+from tests.conftest import REPO, ROOT_ON_LINUX, mounted
 
 TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
-ROOT_ON_LINUX = sys.platform.startswith("linux") and os.geteuid() == 0
 LOOKUPS = 9  # a service looks up more than once: each edit below comes after a warm cache
 
 
@@ -51,7 +49,7 @@ def manifest(tmp_path: Path) -> Path:
 
 
 def port(path: Path | str) -> int:
-    return lookup_port(str(path), "main_app")
+    return cached_manifest(path).port("main_app")
 
 
 def warm(path: Path | str, expected: int = 3000) -> None:
@@ -269,17 +267,17 @@ def test_a_signal_handler_may_look_up_during_a_lookup(manifest: Path) -> None:
     # The handler runs on the thread that is inside a lookup: a lock there would hang.
     code = f"""
 import os, signal, sys, time
-from recio_setup.manifest_cache import lookup_port
+from recio_setup.manifest_cache import cached_manifest
 path, text = {str(manifest)!r}, {manifest_text(3000)!r}
 seen = []
-signal.signal(signal.SIGALRM, lambda *_: seen.append(lookup_port(path, "main_app")))
+signal.signal(signal.SIGALRM, lambda *_: seen.append(cached_manifest(path).port("main_app")))
 signal.setitimer(signal.ITIMER_REAL, 0.003, 0.003)
 end = time.monotonic() + 1.5
 while time.monotonic() < end:
     with open(path + ".new", "w") as handle:
         handle.write(text)
     os.replace(path + ".new", path)  # a new file, so the next lookup reads and parses it
-    lookup_port(path, "main_app")
+    cached_manifest(path).port("main_app")
 signal.setitimer(signal.ITIMER_REAL, 0)
 print(len(seen))
 """
@@ -291,18 +289,6 @@ print(len(seen))
 
 
 # -- on real mounts (root on Linux) -------------------------------------------------------------
-@contextmanager
-def mounted(*args: str) -> Iterator[None]:
-    target = args[-1]
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", target], check=True)
-
-
 @pytest.mark.skipif(not ROOT_ON_LINUX, reason="needs root on Linux to mount ramfs")
 def test_a_same_size_edit_in_the_same_timestamp_tick_is_seen(tmp_path: Path) -> None:
     # ramfs keeps coarse timestamps: an edit right after a read keeps the whole stat stamp.

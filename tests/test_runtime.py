@@ -16,7 +16,7 @@ from recio_setup import runtime
 from recio_setup.errors import UsageError
 from recio_setup.manifest_cache import clear_cache
 from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError
-from tests.conftest import REPO
+from tests.conftest import REPO, ROOT_ON_LINUX, mounted
 
 TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
@@ -252,7 +252,7 @@ def test_the_working_folder_is_resolved_as_named_not_as_it_is_now(
     install_manifest(first, main_app=3001)
     install_manifest(second, main_app=3002)
     monkeypatch.chdir(first)
-    assert runtime._from_working_folder(bytes(second)).startswith(str(second))
+    assert runtime._from_working_folder(bytes(second)).manifest.startswith(str(second))
     monkeypatch.chdir(second)
     assert runtime.get_port("main_app") == 3002
 
@@ -318,3 +318,114 @@ def test_a_removed_nearer_manifest_gives_way_to_the_project_above(
     assert runtime.get_port("main_app") == 3001
     assert runtime.list_all_ports()["main_app"] == 3001
     assert runtime.get_project_root() == str(outer)
+
+
+# -- the .env that get_host reads: cached like the manifest, every edit seen by the next call --
+def host_project(root: Path, host: str = "10.9.8.7", main_app: int = 3000) -> Path:
+    """A project with a manifest and a .env naming `host`; returns the .env."""
+    install_manifest(root, main_app=main_app)
+    env_file = root / ".env"
+    env_file.write_text(f"# written by init\nTRADING_SYSTEM_HOST={host}\nAUTH_ENABLED=false\n")
+    return env_file
+
+
+def test_a_replaced_env_file_is_seen_by_the_next_call(project: Path) -> None:
+    env_file = host_project(project)
+    assert runtime.get_host(root=project) == "10.9.8.7"
+    before = env_file.stat()
+    incoming = project / ".env.new"
+    incoming.write_text(env_file.read_text().replace("10.9.8.7", "10.9.8.8"))  # same size
+    os.utime(incoming, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(incoming, env_file)  # a new inode, as init's atomic write makes
+    assert runtime.get_host(root=project) == "10.9.8.8"
+    assert runtime.get_service_url("main_app", root=project) == "http://10.9.8.8:3000"
+
+
+def test_a_removed_env_file_falls_back_to_detection_and_a_new_one_is_seen(
+    project: Path,
+) -> None:
+    env_file = host_project(project)
+    assert runtime.get_host(root=project) == "10.9.8.7"
+    env_file.unlink()
+    assert runtime.get_host(root=project) == runtime._detected_host()
+    assert runtime.env_file_host(project) is None
+    env_file.write_text("TRADING_SYSTEM_HOST=10.9.8.9\n")
+    assert runtime.get_host(root=project) == "10.9.8.9"
+
+
+@pytest.mark.usefixtures("coarse_timestamps")
+def test_same_size_edits_within_one_timestamp_tick_are_seen_by_the_next_call(
+    project: Path,
+) -> None:
+    # The racy case: an in-place edit of the same size, in the tick of the last read, keeps
+    # every field a stat shows (coarse_timestamps holds mtime and ctime still).
+    env_file = host_project(project)
+    manifest = project / MANIFEST_REL
+    assert runtime.get_service_url("main_app", root=project) == "http://10.9.8.7:3000"
+    stamps = {path: path.stat() for path in (env_file, manifest)}
+    env_file.write_text(env_file.read_text().replace("10.9.8.7", "10.9.8.6"))
+    assert runtime.get_host(root=project) == "10.9.8.6"
+    install_manifest(project, main_app=3009)
+    assert runtime.get_port("main_app", root=project) == 3009
+    env_file.write_text(env_file.read_text().replace("10.9.8.6", "10.9.8.5"))
+    install_manifest(project, main_app=3008)
+    assert runtime.get_service_url("main_app", root=project) == "http://10.9.8.5:3008"
+    for path, before in stamps.items():
+        after = path.stat()
+        fields = ("st_mtime_ns", "st_ctime_ns", "st_size", "st_ino", "st_dev")
+        assert [getattr(after, f) for f in fields] == [getattr(before, f) for f in fields]
+
+
+@pytest.mark.skipif(not ROOT_ON_LINUX, reason="needs root on Linux to mount ramfs")
+def test_edits_on_a_coarse_timestamp_filesystem_are_seen(tmp_path: Path) -> None:
+    mount_point = tmp_path / "ramfs"
+    mount_point.mkdir()
+    with mounted("-t", "ramfs", "ramfs", str(mount_point)):
+        env_file = host_project(mount_point, host="10.9.8.100")
+        stale = []
+        for last in range(101, 200):
+            runtime.get_service_url("main_app", root=mount_point)  # read, then edit at once
+            with env_file.open("r+") as handle:  # in place, same size
+                handle.write(f"# written by init\nTRADING_SYSTEM_HOST=10.9.8.{last}\n")
+                handle.write("AUTH_ENABLED=false\n")
+            install_manifest(mount_point, main_app=3000 + last)
+            url = runtime.get_service_url("main_app", root=mount_point)
+            if url != f"http://10.9.8.{last}:{3000 + last}":
+                stale.append(url)
+        assert not stale, f"{len(stale)} of 99 edits unseen"
+
+
+def test_a_removed_nearer_project_gives_way_to_the_env_file_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
+    host_project(outer, host="10.0.0.1")
+    host_project(inner, host="10.0.0.2")
+    monkeypatch.chdir(inner)
+    assert runtime.get_host() == "10.0.0.2"
+    (inner / MANIFEST_REL).unlink()
+    assert runtime.get_host() == "10.0.0.1"
+    assert runtime.get_service_url("main_app") == "http://10.0.0.1:3000"
+
+
+@pytest.mark.usefixtures("clock_moved_on")
+def test_an_unchanged_lookup_costs_one_stat_per_file(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's promise, counted rather than timed: get_port stats the manifest, and
+    # get_service_url the manifest and the .env, nothing more (with files that have settled).
+    host_project(project)
+    assert runtime.get_service_url("main_app", root=project) == "http://10.9.8.7:3000"
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counted(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", counted)
+    assert runtime.get_port("main_app", root=project) == 3000
+    assert stats == [str(project / MANIFEST_REL)]
+    stats.clear()
+    assert runtime.get_service_url("main_app", root=project) == "http://10.9.8.7:3000"
+    assert sorted(stats) == sorted([str(project / MANIFEST_REL), str(project / ".env")])

@@ -74,7 +74,8 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> Result:
-    from recio_setup.host import HOST_ENV, detect_host, validate_host
+    from recio_setup.host import detect_host, validate_host
+    from recio_setup.paths import HOST_ENV
     from recio_setup.ports import load_manifest
     from recio_setup.runtime import env_file_host
 

@@ -1,10 +1,14 @@
-"""`get_port` per call against its floor: one bare os.stat of the manifest.
+"""`get_port` and `get_service_url` per call against their floor: one bare os.stat of the manifest.
 
-Target: at most 2x, measured the three ways a service names its project (`root=`,
-REC_PROJECT_ROOT, the working folder, which costs a getcwd() per call since a process may
-chdir). The manifest is older than 2 s, as a running service's is (a younger file is read again
-on each call, see recio_setup/file_cache.py). Each figure counts only if an edit of the manifest
-made right after it is seen by the very next call.
+Targets: get_port at most 2x (it stats the manifest), get_service_url at most 3x (it also stats
+the .env for TRADING_SYSTEM_HOST), each measured the three ways a service names its project
+(`root=`, REC_PROJECT_ROOT, the working folder, which costs a getcwd() per call since a process
+may chdir). The files are older than 2 s, as a running service's are (a younger file is read
+again on each call, see recio_setup/file_cache.py). A figure counts only if edits made right
+after it (a manifest port, and for get_service_url TRADING_SYSTEM_HOST in .env) are seen by the
+very next call; the run stops otherwise. Besides its stats, a lookup reads the environment
+(an unset variable costs os.environ.get about 0.4 of a stat here) and, by the working folder,
+calls getcwd: the note printed first gives both, the floor under the ratios.
 """
 
 from __future__ import annotations
@@ -25,11 +29,21 @@ from recio_setup.manifest_cache import clear_cache
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "templates" / "MASTER_PORT_MANIFEST.json"
 MANIFEST_REL = "backend/core/config/MASTER_PORT_MANIFEST.json"
-CALLS = 20_000
+CALLS = 2_000
+ROUNDS = 41  # short rounds, many: the fastest ones are those no other process disturbed
 SERVICE = "main_app"
 SETTLED_AFTER = 2.1  # seconds: file_cache trusts a stamp once the file is 2 s old
 
-Lookup = Callable[[], object]
+# (name, function, its answer for (port, host), target against the bare stat)
+LOOKUPS: list[tuple[str, Callable[..., object], Callable[[int, str], object], str]] = [
+    ("get_port", runtime.get_port, lambda port, _host: port, "<= 2x"),
+    (
+        "get_service_url",
+        runtime.get_service_url,
+        lambda port, host: f"http://{host}:{port}",
+        "<= 3x",
+    ),
+]
 
 
 @contextmanager
@@ -44,56 +58,80 @@ def environment(**values: str | None) -> Iterator[None]:
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
-def write_port(manifest: Path, port: int) -> None:
-    """Edit main_app's port in place; 3000..3999 keep the file's size."""
+def write_project(root: Path, port: int, host: str) -> None:
+    """main_app's port in the manifest and TRADING_SYSTEM_HOST in .env, written in place;
+    ports 3000..3999 and hosts 10.0.0.1..9 keep each file's size, as the hardest edit does."""
     document = json.loads(TEMPLATE.read_text())
     document["core_services"][SERVICE]["port"] = port
-    manifest.write_text(json.dumps(document, indent=2))
+    (root / MANIFEST_REL).write_text(json.dumps(document, indent=2))
+    (root / ".env").write_text(f"TRADING_SYSTEM_HOST={host}\nAUTH_ENABLED=false\n")
 
 
-def settle(*files: Path) -> None:
-    """Wait until every file is old enough for its stamp to be trusted."""
-    newest = max(path.stat().st_ctime for path in files)
+def settle(root: Path) -> None:
+    """Wait until both files are old enough for their stamps to be trusted."""
+    newest = max((root / rel).stat().st_ctime for rel in (MANIFEST_REL, ".env"))
     time.sleep(max(0.0, newest + SETTLED_AFTER - time.time()))
 
 
-def shapes(root: Path) -> list[tuple[str, Lookup, dict[str, str | None]]]:
-    """The ways a service names its project: (label, lookup, environment to run it in)."""
+def shapes(root: Path) -> list[tuple[str, Path | None, dict[str, str | None]]]:
+    """The ways a service names its project: (label, its `root=`, environment to run in)."""
     return [
-        ("root=", lambda: runtime.get_port(SERVICE, root=root), {"REC_PROJECT_ROOT": None}),
-        ("REC_PROJECT_ROOT", lambda: runtime.get_port(SERVICE), {"REC_PROJECT_ROOT": str(root)}),
-        ("working folder", lambda: runtime.get_port(SERVICE), {"REC_PROJECT_ROOT": None}),
+        ("root=", root, {"REC_PROJECT_ROOT": None}),
+        ("REC_PROJECT_ROOT", None, {"REC_PROJECT_ROOT": str(root)}),
+        ("working folder", None, {"REC_PROJECT_ROOT": None}),
     ]
 
 
+def bound(function: Callable[..., object], root: Path | None) -> Callable[[], object]:
+    return lambda: function(SERVICE, root=root)
+
+
+def explain_the_floor(manifest: str) -> None:
+    """What every lookup pays besides its stats, in stats: reading an unset variable (the
+    environment comes first in the order: REC_PROJECT_ROOT, TRADING_SYSTEM_HOST) and getcwd."""
+    for what, call in [
+        ("os.environ.get of an unset variable", lambda: os.environ.get("REC_BENCH_UNSET")),
+        ("os.getcwd()", os.getcwd),
+    ]:
+        cost, stat = compare_calls(call, lambda: os.stat(manifest), CALLS, ROUNDS)
+        print(f"  {what} costs {cost / stat:.2f} of a bare os.stat", file=sys.stderr)
+
+
+def measure(root: Path) -> list[Figure]:
+    figures = []
+    manifest = str(root / MANIFEST_REL)
+    edits = iter(range(1, 10))
+    port, host = 3000, "10.0.0.0"
+    write_project(root, port, host)
+    explain_the_floor(manifest)
+    for label, given_root, env in shapes(root):
+        for name, function, answer, target in LOOKUPS:
+            call = bound(function, given_root)
+            settle(root)
+            with environment(**env):
+                assert call() == answer(port, host)
+                ours, floor = compare_calls(call, lambda: os.stat(manifest), CALLS, ROUNDS)
+                edit = next(edits)
+                port, host = 3000 + edit, f"10.0.0.{edit}"
+                write_project(root, port, host)
+                assert call() == answer(port, host), f"{name} by {label} missed an edit"
+            print(f"  {name} by {label}: edits seen by the next call", file=sys.stderr)
+            figures.append(Figure(f"{name} ({label}) vs a bare os.stat", ours, floor, target))
+    return figures
+
+
 def run() -> list[Figure]:
-    figures: list[Figure] = []
     start = os.getcwd()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder).resolve()
-        manifest = root / MANIFEST_REL
-        manifest.parent.mkdir(parents=True)
-        write_port(manifest, 3000)
-        path = str(manifest)
+        (root / MANIFEST_REL).parent.mkdir(parents=True)
         os.chdir(root)
         clear_cache()
         runtime.clear_caches()
         try:
-            settle(manifest)
-            for number, (label, lookup, env) in enumerate(shapes(root), start=1):
-                with environment(**env):
-                    assert lookup() == 3000
-                    ours, floor = compare_calls(lookup, lambda: os.stat(path), CALLS)
-                    write_port(manifest, 3000 + number)
-                    assert lookup() == 3000 + number, f"get_port by {label} missed an edit"
-                    write_port(manifest, 3000)
-                    settle(manifest)
-                print(f"  get_port by {label}: an edit was seen by the next call", file=sys.stderr)
-                figures.append(
-                    Figure(f"get_port ({label}) vs a bare os.stat", ours, floor, "<= 2x")
-                )
+            with environment(TRADING_SYSTEM_HOST=None):
+                return measure(root)
         finally:
             os.chdir(start)
             clear_cache()
             runtime.clear_caches()
-    return figures

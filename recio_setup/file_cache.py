@@ -69,8 +69,10 @@ class FileCache(Generic[T]):
         now = time.time_ns()
         stamp = _stamp(path)
         data = self._read(path)
-        same = previous is not None and previous.data == data
-        value = previous.value if previous is not None and same else self._derive(data, path)
+        if previous is not None and previous.data == data:
+            value = previous.value
+        else:
+            value = self._derive(data, path)
         self._entries[path] = _Entry(stamp, data, value, now - stamp[4] >= RACY_NS)
         return value
 

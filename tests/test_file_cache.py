@@ -107,3 +107,24 @@ def test_clear_forgets_every_file(file: Path) -> None:
     counted.cache.clear()
     counted.cache.get(str(file))
     assert counted.derived == 2
+
+
+@pytest.mark.usefixtures("clock_moved_on")
+def test_a_call_interrupted_inside_its_read_loses_no_edit(file: Path) -> None:
+    # A signal handler that raises (a timeout, Ctrl-C) may interrupt a call anywhere.
+    interrupt = [False]
+
+    def read(path: str) -> bytes:
+        data = Path(path).read_bytes()
+        if interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt  # the bytes were read, and the call dies before using them
+        return data
+
+    cache: FileCache[bytes] = FileCache(read, lambda data, _: data)
+    assert cache.get(str(file)) == b"one"
+    file.write_bytes(b"two")
+    interrupt[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        cache.get(str(file))
+    assert cache.get(str(file)) == b"two"

@@ -18,6 +18,7 @@ from recio_setup.host import validate_host
 from recio_setup.paths import Paths
 from recio_setup.plan import Action, ApplyContext, ArchiveEntry, Plan, ReplaceFile, WriteFile
 from recio_setup.ports import ManifestError, parse_manifest
+from recio_setup.readfile import TEXT_LIMIT
 from recio_setup.result import Check
 
 Mode = Literal["init", "check", "reset"]
@@ -83,7 +84,7 @@ def _judge(tree: Tree, rel: str, validate: Any) -> Judged:
     if found.kind != "file":
         return Judged(found, f"is a {found.describe()}, not a file")
     try:
-        data = tree.read_file(rel)
+        data = tree.read_file(rel, TEXT_LIMIT)
     except OSError as exc:
         return Judged(found, f"cannot be read: {exc.strerror}")
     problem, document = validate(data, rel)

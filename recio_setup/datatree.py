@@ -30,13 +30,12 @@ from recio_setup.plan import (
     WriteFile,
     apply_plan,
 )
+from recio_setup.readfile import TOKEN_LIMIT, size_text
 from recio_setup.result import Check, Status
 from recio_setup.runlock import RunLock
 
 PlanMode = Literal["init", "check", "reset"]
 EMPTY_JSON = b"{}\n"
-# Token files hold a few sessions; anything larger is not ours to judge, so it is reported only.
-TOKEN_READ_LIMIT = 4 << 20
 FIX_INIT = "run `recio-setup init`"
 FIX_RESET = "run `recio-setup reset`"
 FIX_SYMLINK = "`recio-setup reset` moves the link into the archive"
@@ -220,12 +219,12 @@ class _Planner:
         self.add(SetMode(rel, reason, mode=new, expect=found), "fail" if critical else "warn")
 
     def token_replaced(self, entry: Entry, found: Found) -> bool:
-        if (found.size or 0) > TOKEN_READ_LIMIT:
-            detail = f"larger than {TOKEN_READ_LIMIT >> 20} MiB; its content was not checked"
+        if (found.size or 0) > TOKEN_LIMIT:
+            detail = f"larger than {size_text(TOKEN_LIMIT)}; its content was not checked"
             self.finding(entry.rel, "warn", detail, None)
             return False
         try:
-            problem = token_problem(self.tree.read_file(entry.rel, limit=TOKEN_READ_LIMIT))
+            problem = token_problem(self.tree.read_file(entry.rel, TOKEN_LIMIT))
         except (RecioError, OSError) as exc:
             detail = f"could not be read: {getattr(exc, 'message', None) or exc}"
             self.finding(entry.rel, "fail", detail, FIX_RESET)

@@ -12,6 +12,7 @@ from recio_setup.errors import StepFailed, UsageError
 from recio_setup.fsops import Found, Tree
 from recio_setup.paths import Paths
 from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile
+from recio_setup.readfile import TEXT_LIMIT
 from recio_setup.settings import ENV_ORDER, FIELDS
 
 ENV_MODE = 0o600
@@ -83,7 +84,7 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
             f"{rel} is not a regular file ({found.describe()})",
             hint="run `recio-setup reset` to move it into the archive",
         )
-    return EnvState(rel, found, decode_env(tree.read_file(rel), rel), via_symlink)
+    return EnvState(rel, found, decode_env(tree.read_file(rel, TEXT_LIMIT), rel), via_symlink)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any
 
 from recio_setup.errors import RecioError
 from recio_setup.manifest_rules import DEFAULT_AVOID, DEFAULT_RANGES, GROUPS, Problem, validate
+from recio_setup.readfile import TEXT_LIMIT, FileRefused, read_whole
 
 __all__ = [
     "GROUPS",
@@ -138,12 +139,11 @@ def parse_manifest(data: bytes | str, path: Path | str) -> Manifest:
 def read_manifest_bytes(path: Path | str) -> bytes:
     """The file's bytes, or the ManifestError that says why they cannot be had."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_whole(path, TEXT_LIMIT)
     except FileNotFoundError:
         raise ManifestMissing(path) from None
-    except IsADirectoryError:
-        raise ManifestError(path, "is a folder, not a file") from None
+    except FileRefused as refused:
+        raise ManifestError(path, refused.problem) from None
     except OSError as exc:
         raise ManifestError(path, f"cannot be read: {exc.strerror}") from None
 

@@ -14,6 +14,7 @@ from recio_setup.commands import dbflags
 from recio_setup.envplan import ENV_MODE, read_env
 from recio_setup.errors import EXIT_PROBLEMS, RecioError
 from recio_setup.fsops import Tree
+from recio_setup.readfile import TEXT_LIMIT
 from recio_setup.result import Check, Result, Value
 from recio_setup.settings import FIELDS, describe_source, resolve_sslmode
 from recio_setup.settings import check as check_value
@@ -135,7 +136,9 @@ def port_checks(ctx: Context, tree: Tree) -> list[Check]:
     from recio_setup.ports import parse_manifest
 
     try:
-        manifest = parse_manifest(tree.read_file(ctx.paths.manifest_rel), ctx.paths.manifest)
+        manifest = parse_manifest(
+            tree.read_file(ctx.paths.manifest_rel, TEXT_LIMIT), ctx.paths.manifest
+        )
     except (OSError, RecioError):
         return []  # the config checks above already say what is wrong with the manifest
     ports = manifest.ports()

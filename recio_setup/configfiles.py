@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from recio_setup.fsops import Found, Tree
 from recio_setup.host import validate_host
+from recio_setup.jsondoc import NotJson, load_json
 from recio_setup.paths import Paths
 from recio_setup.plan import Action, ApplyContext, ArchiveEntry, Plan, ReplaceFile, WriteFile
 from recio_setup.ports import ManifestError, parse_manifest
@@ -104,12 +105,15 @@ def _validate_manifest(data: bytes, rel: str) -> tuple[str | None, Any]:
 def _validate_config(data: bytes, rel: str) -> tuple[str | None, Any]:
     del rel
     try:
-        document = json.loads(data)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None
-    except UnicodeDecodeError:
-        return "not UTF-8 text", None
-    main = document.get("agents", {}).get("main") if isinstance(document, dict) else None
+        document = load_json(data)
+    except NotJson as exc:
+        return exc.problem, None
+    if not isinstance(document, dict):
+        return f"must be a JSON object, not {type(document).__name__}", None
+    agents = document.get("agents")
+    if not isinstance(agents, dict):
+        return f"agents must be an object, not {type(agents).__name__}", None
+    main = agents.get("main")
     if not isinstance(main, dict):
         return "agents.main is missing or not an object", None
     port = main.get("port")

@@ -9,7 +9,6 @@ Nothing under credentials/ is ever read: those entries are only lstat-ed and, if
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Literal
@@ -17,6 +16,7 @@ from typing import Literal
 from recio_setup.archive import Archive
 from recio_setup.errors import RecioError, StepFailed
 from recio_setup.fsops import Found, Tree
+from recio_setup.jsondoc import NotJson, load_json
 from recio_setup.output import Output
 from recio_setup.paths import Paths, default_paths
 from recio_setup.plan import (
@@ -135,11 +135,11 @@ def token_problem(data: bytes) -> str | None:
     if b"\x00" in data:
         return "it contains NUL bytes"
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = load_json(data.decode("utf-8"))
     except UnicodeDecodeError:
         return "it is not UTF-8 text"
-    except json.JSONDecodeError as exc:
-        return f"it is not valid JSON (truncated or malformed at line {exc.lineno})"
+    except NotJson as exc:
+        return f"its JSON is unusable: {exc.problem}"
     return None if isinstance(value, dict) else "it is valid JSON but not an object"
 
 

@@ -22,6 +22,8 @@ from recio_setup.settings import check as check_value
 if TYPE_CHECKING:
     from recio_setup.commands import Context
 
+# A command that never writes into the project: even its crash log goes to the temp folder.
+READ_ONLY = True
 HELP = "check .env, config, the data tree, ports and the database; change nothing"
 DESCRIPTION = """\
 Check the environment without changing anything: .env (present, parses, mode 0600, every key

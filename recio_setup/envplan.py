@@ -12,7 +12,7 @@ from recio_setup.errors import StepFailed, UsageError
 from recio_setup.fsops import Found, Tree
 from recio_setup.paths import Paths
 from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile
-from recio_setup.readfile import TEXT_LIMIT
+from recio_setup.readfile import TEXT_LIMIT, size_text
 from recio_setup.settings import ENV_ORDER, FIELDS
 
 ENV_MODE = 0o600
@@ -113,8 +113,15 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
             )
         )
     elif changed:
+        data = document.text.encode()
+        if len(data) > TEXT_LIMIT:  # the next run would refuse to read it
+            raise UsageError(
+                f"{state.rel} would become larger than {size_text(TEXT_LIMIT)}, the most it may "
+                "hold; nothing was written",
+                hint=f"shorten {state.rel} by hand, then run init again",
+            )
         reason = f"update {', '.join(changed)}"
-        plan.add(ReplaceFile(state.rel, reason, document.text.encode(), ENV_MODE))
+        plan.add(ReplaceFile(state.rel, reason, data, ENV_MODE))
     elif state.found.mode is not None and state.found.mode & ~ENV_MODE:
         mode = state.found.mode & ENV_MODE
         plan.add(

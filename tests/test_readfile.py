@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
+from recio_setup.readfile import TEXT_LIMIT
+from tests.conftest import Cli, tree_snapshot
 from tests.test_runtime import MANIFEST_REL, install_manifest
 
 MEMORY_CAP = 1 << 30
@@ -98,3 +99,52 @@ def test_ports_names_a_fifo_manifest_or_env_instead_of_hanging(cli: Cli, project
     run = cli("ports", timeout=TIMEOUT)
     assert run.code == 2 and "FIFO" in run.err and ".env" in run.err, run.all
     assert "Traceback" not in run.all
+
+
+INIT = ("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
+
+
+def env_of_size(size: int, password: str) -> bytes:
+    """A valid .env of exactly `size` bytes whose last line is the password."""
+    head = b"TRADING_SYSTEM_HOST=127.0.0.1\n# "
+    tail = f"\nPOSTGRES_PASSWORD={password}\n".encode()
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_an_env_over_the_limit_is_refused_whole_and_nothing_is_written(
+    cli: Cli, project: Path
+) -> None:
+    # Byte 1,048,576 falls inside the password: a cut would keep it shortened.
+    data = env_of_size(TEXT_LIMIT + 10, "Sekr1t-password-across-the-boundary")
+    assert data.index(b"Sekr1t") < TEXT_LIMIT < len(data)
+    (project / ".env").write_bytes(data)
+    before = tree_snapshot(project)
+    run = cli(*INIT)
+    assert run.code == 2, run.all
+    assert ".env is larger than 1 MiB" in run.err and "Traceback" not in run.all
+    assert tree_snapshot(project) == before
+    check = cli("check", "--skip-db-check")
+    assert check.code == 1 and ".env is larger than 1 MiB" in check.out
+    reset = cli("reset")
+    assert reset.code == 1 and ".env is larger than 1 MiB" in reset.out, reset.all
+    assert (project / ".env").read_bytes() == data
+
+
+def test_an_env_at_the_limit_is_read_to_its_last_byte(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env={"POSTGRES_PASSWORD": "the-whole-password"}).code == 0
+    written = (project / ".env").read_bytes()
+    padding = b"# " + b"x" * (TEXT_LIMIT - len(written) - 3) + b"\n"
+    (project / ".env").write_bytes(padding + written)  # the password is in the last bytes
+    assert (project / ".env").stat().st_size == TEXT_LIMIT
+    before = tree_snapshot(project)
+    assert cli(*INIT).code == 0
+    assert cli("check", "--skip-db-check").code == 0
+    assert tree_snapshot(project) == before
+
+
+def test_init_never_grows_an_env_past_the_limit(cli: Cli, project: Path) -> None:
+    (project / ".env").write_bytes(env_of_size(TEXT_LIMIT - 10, "pw-near-the-limit"))
+    before = tree_snapshot(project)
+    run = cli(*INIT)  # it would append DATABASE_TYPE, POSTGRES_HOST, ...
+    assert run.code == 2 and "larger than 1 MiB" in run.err, run.all
+    assert tree_snapshot(project) == before

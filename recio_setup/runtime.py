@@ -17,6 +17,7 @@ import os
 from pathlib import Path, PurePath
 from typing import Any, TypeAlias
 
+from recio_setup.env_values import env_file_value
 from recio_setup.errors import RecioError
 from recio_setup.manifest_cache import cached_manifest, lookup_port
 from recio_setup.paths import (
@@ -198,25 +199,7 @@ def env_file_host(root: Root = None) -> str | None:
         env_file = _root(root) / ".env"
     except RecioError:
         return None
-    return _env_file_value(str(env_file), HOST_ENV)
-
-
-def _env_file_value(path: str, key: str) -> str | None:
-    try:
-        stat = os.stat(path)  # noqa: PTH116 (a str key, on the hot path like the manifest)
-    except OSError:
-        return None
-    stamp = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    if _env_cache.get("stamp") != stamp:
-        from dotenv import dotenv_values
-
-        _env_cache["stamp"] = stamp
-        _env_cache["values"] = dict(dotenv_values(path))
-    value = _env_cache["values"].get(key)
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-_env_cache: dict[str, Any] = {}
+    return env_file_value(str(env_file), HOST_ENV)
 
 
 def get_host(*, root: Root = None) -> str:

@@ -102,7 +102,7 @@ def _judge(tree: Tree, rel: str, validate: Any) -> Judged:
     if found.kind == "denied":
         return Judged(found, f"cannot be reached: permission denied on {found.blocked_by}")
     if found.kind != "file":
-        return Judged(found, f"is a {found.describe()}, not a file")
+        return Judged(found, f"is a {found.describe()}, not a regular file")
     try:
         data = tree.read_file(rel, TEXT_LIMIT)
     except OSError as exc:

@@ -1,7 +1,8 @@
 """The command line: argparse, the default command, exit codes, and the one place errors are caught.
 
-Exit codes (DESIGN.md): 0 success; 1 a check found problems or a step failed; 2 bad input or usage,
-and then nothing was written; 3 an unexpected error (a bug, with a crash log); 130 interrupted.
+Exit codes (docs/architecture.md): 0 success; 1 a check found problems or a step failed; 2 bad
+input or usage, and then nothing was written; 3 an unexpected error (a bug, with a crash log);
+130 interrupted.
 """
 
 from __future__ import annotations

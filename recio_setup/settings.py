@@ -1,6 +1,6 @@
 """The values init writes to .env: what they are, where each comes from, and how each is checked.
 
-Precedence (DESIGN.md): flag > environment variable > the value already in .env > detected (host)
+Precedence (README.md): flag > environment variable > the value already in .env > detected (host)
 > documented default. DATABASE_URL, as --database-url or from the environment, is a source for the
 POSTGRES_* values at its own level, below the specific flag or variable. Every value remembers its
 source for the summary. The password never comes from a bare flag: it would show in `ps`.

@@ -24,10 +24,10 @@ from recio_setup.errors import RecioError
 from recio_setup.fsentry import Found
 from recio_setup.fsops import Tree
 from recio_setup.paths import ARCHIVES_REL
+from recio_setup.readfile import COPY_LIMIT, RECORD_LIMIT
 
 RECORD_NAME = "record.json"
 RECORD_VERSION = 1
-RECORD_LIMIT = 1 << 26  # a record lists one line per moved entry; 64 MiB is far beyond any run
 
 
 def utc_now() -> str:
@@ -119,7 +119,7 @@ class Archive:
         if self.tree.hard_link(rel, dst):
             how = "linked"
         else:
-            data = self.tree.read_file(rel, limit=1 << 30)
+            data = self.tree.read_file(rel, COPY_LIMIT)
             self.tree.write_file(dst, data, (current.mode or 0o600) & 0o777)
             how = "copied"
         self._record(rel, dst, found, how, reason)
@@ -162,7 +162,7 @@ class Archive:
 def read_record(tree: Tree, run_rel: str) -> dict[str, Any]:
     """record.json of a run folder; RecioError when it is missing, unreadable or malformed."""
     try:
-        data = json.loads(tree.read_file(f"{run_rel}/{RECORD_NAME}", limit=RECORD_LIMIT))
+        data = json.loads(tree.read_file(f"{run_rel}/{RECORD_NAME}", RECORD_LIMIT))
     except (OSError, ValueError, RecursionError) as exc:
         raise RecioError(f"{run_rel}/{RECORD_NAME} cannot be read ({exc})") from exc
     if (

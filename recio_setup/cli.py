@@ -1,7 +1,8 @@
 """The command line: argparse, the default command, exit codes, and the one place errors are caught.
 
-Exit codes (DESIGN.md): 0 success; 1 a check found problems or a step failed; 2 bad input or usage,
-and then nothing was written; 3 an unexpected error (a bug, with a crash log); 130 interrupted.
+Exit codes (docs/architecture.md): 0 success; 1 a check found problems or a step failed; 2 bad
+input or usage, and then nothing was written; 3 an unexpected error (a bug, with a crash log);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -226,8 +227,15 @@ def _guess_json(argv: Sequence[str]) -> bool:
     return "--json" in argv
 
 
+def may_write(args: argparse.Namespace) -> bool:
+    """Whether this run may change the project; only then may its crash log go into logs/."""
+    read_only: bool = command_module(args.command).READ_ONLY
+    return not (read_only or getattr(args, "dry_run", False))
+
+
 def write_crash_log(root: Path | None, output: Output) -> str:
-    """Save the traceback where the user can find it; secrets are masked in it too."""
+    """Save the traceback where the user can find it: in the project's logs/ when `root` is
+    given, else in the temp folder. Secrets are masked in it too."""
     import traceback
 
     text = output.redact(traceback.format_exc())
@@ -259,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     output = Output(json_mode=_guess_json(argv))
     command = "recio-setup"
-    root: Path | None = None
+    log_root: Path | None = None  # None: a crash log goes to the temp folder
     try:
         parser = build_parser()
         args = parser.parse_args(normalise_argv(argv, parser))
@@ -269,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         root = resolve_root(args, output)
         paths = Paths(root, validate_user(args.user))
+        log_root = root if may_write(args) else None
         from recio_setup.commands import Context
 
         result: Result = command_module(command).run(Context(command, args, paths, output))
@@ -287,11 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         disk = disk_error(exc, str(root) if root else None)
         if disk is None:
-            return _unexpected(exc, root, output, command)
+            return _unexpected(exc, log_root, output, command)
         output.error(disk, command=command)
         return disk.exit_code
     except Exception as exc:
-        return _unexpected(exc, root, output, command)
+        return _unexpected(exc, log_root, output, command)
 
 
 def _unexpected(exc: Exception, root: Path | None, output: Output, command: str) -> int:

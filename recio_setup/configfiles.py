@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from recio_setup.fsentry import Found, permission_hint
 from recio_setup.fsops import Tree
 from recio_setup.host import validate_host
+from recio_setup.jsondoc import NotJson, load_json
 from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
 from recio_setup.plan import (
@@ -30,6 +31,7 @@ from recio_setup.plan import (
     separate_link,
 )
 from recio_setup.ports import ManifestError, parse_manifest
+from recio_setup.readfile import TEXT_LIMIT
 from recio_setup.result import Check
 
 Mode = Literal["init", "check", "reset"]
@@ -100,9 +102,9 @@ def _judge(tree: Tree, rel: str, validate: Any) -> Judged:
     if found.kind == "denied":
         return Judged(found, f"cannot be reached: permission denied on {found.blocked_by}")
     if found.kind != "file":
-        return Judged(found, f"is a {found.describe()}, not a file")
+        return Judged(found, f"is a {found.describe()}, not a regular file")
     try:
-        data = tree.read_file(rel)
+        data = tree.read_file(rel, TEXT_LIMIT)
     except OSError as exc:
         return Judged(found, f"cannot be read: {exc.strerror}")
     problem, document = validate(data, rel)
@@ -122,12 +124,15 @@ def _validate_manifest(data: bytes, rel: str) -> tuple[str | None, Any]:
 def _validate_config(data: bytes, rel: str) -> tuple[str | None, Any]:
     del rel
     try:
-        document = json.loads(data)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", None
-    except UnicodeDecodeError:
-        return "not UTF-8 text", None
-    main = document.get("agents", {}).get("main") if isinstance(document, dict) else None
+        document = load_json(data)
+    except NotJson as exc:
+        return exc.problem, None
+    if not isinstance(document, dict):
+        return f"must be a JSON object, not {type(document).__name__}", None
+    agents = document.get("agents")
+    if not isinstance(agents, dict):
+        return f"agents must be an object, not {type(agents).__name__}", None
+    main = agents.get("main")
     if not isinstance(main, dict):
         return "agents.main is missing or not an object", None
     port = main.get("port")

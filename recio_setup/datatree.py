@@ -10,7 +10,6 @@ chmods them, or copies a hard-linked one into a private file (SeparateLink).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Literal
@@ -19,6 +18,7 @@ from recio_setup.archive import Archive
 from recio_setup.errors import RecioError, StepFailed
 from recio_setup.fsentry import Found, permission_hint
 from recio_setup.fsops import Tree
+from recio_setup.jsondoc import NotJson, load_json
 from recio_setup.modes import EntryKind, mode_to_set, what_is_wrong
 from recio_setup.output import Output
 from recio_setup.paths import Paths, default_paths
@@ -34,13 +34,12 @@ from recio_setup.plan import (
     apply_plan,
     separate_link,
 )
+from recio_setup.readfile import TOKEN_LIMIT, size_text
 from recio_setup.result import Check, Status
 from recio_setup.runlock import RunLock
 
 PlanMode = Literal["init", "check", "reset"]
 EMPTY_JSON = b"{}\n"
-# Token files hold a few sessions; anything larger is not ours to judge, so it is reported only.
-TOKEN_READ_LIMIT = 4 << 20
 FIX_INIT = "run `recio-setup init`"
 FIX_RESET = "run `recio-setup reset`"
 FIX_SYMLINK = "`recio-setup reset` moves the link into the archive"
@@ -131,11 +130,11 @@ def token_problem(data: bytes) -> str | None:
     if b"\x00" in data:
         return "it contains NUL bytes"
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = load_json(data.decode("utf-8"))
     except UnicodeDecodeError:
         return "it is not UTF-8 text"
-    except json.JSONDecodeError as exc:
-        return f"it is not valid JSON (truncated or malformed at line {exc.lineno})"
+    except NotJson as exc:
+        return f"its JSON is unusable: {exc.problem}"
     return None if isinstance(value, dict) else "it is valid JSON but not an object"
 
 
@@ -241,12 +240,12 @@ class _Planner:
         self.add(SetMode(rel, reason, mode=new, expect=found), status)
 
     def token_replaced(self, entry: Entry, found: Found) -> bool:
-        if (found.size or 0) > TOKEN_READ_LIMIT:
-            detail = f"larger than {TOKEN_READ_LIMIT >> 20} MiB; its content was not checked"
+        if (found.size or 0) > TOKEN_LIMIT:
+            detail = f"larger than {size_text(TOKEN_LIMIT)}; its content was not checked"
             self.finding(entry.rel, "warn", detail, None)
             return False
         try:
-            problem = token_problem(self.tree.read_file(entry.rel, limit=TOKEN_READ_LIMIT))
+            problem = token_problem(self.tree.read_file(entry.rel, TOKEN_LIMIT))
         except (RecioError, OSError) as exc:
             detail = f"could not be read: {getattr(exc, 'message', None) or exc}"
             self.finding(entry.rel, "fail", detail, FIX_RESET)

@@ -43,6 +43,12 @@ def parse_database_url(url: str) -> dict[str, str]:
     show the password.
     """
     shown = redact_url(url)
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        # urlsplit drops tabs and line breaks silently: a password would lose characters.
+        raise UsageError(
+            "DATABASE_URL holds a control character (a tab, a line break...)",
+            hint="percent-encode it (a tab is %09), or remove it",
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

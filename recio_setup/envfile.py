@@ -24,6 +24,11 @@ from recio_setup.masking import has_secret, is_secret_name, mask_text
 from recio_setup.result import MASK
 
 BARE_VALUE = re.compile(r"[A-Za-z0-9_./:@+,%-]*")
+BOM = "\ufeff"
+# What python-dotenv's parser reads before a key: the blank lines and indentation it folds into
+# the binding's text, then an optional `export ` (its _multiline_whitespace and _export). A
+# changed line keeps both.
+BINDING_PREFIX = re.compile(r"\s*(?:export[^\S\r\n]+)?")
 
 # python-dotenv logs a warning for every line it cannot parse; we report those lines ourselves.
 _dotenv_log = logging.getLogger("dotenv")
@@ -44,19 +49,21 @@ class Line:
 @dataclass
 class EnvDocument:
     lines: list[Line] = field(default_factory=list)
+    # python-dotenv skips a byte order mark before the first line and leaves it out of the
+    # lines' text: it is kept here, so a rewritten file starts as the old one did.
+    bom: str = ""
 
     @classmethod
     def parse(cls, text: str) -> EnvDocument:
-        return cls(
-            [
-                Line(b.key, b.original.string, b.error, b.original.line)
-                for b in parse_stream(io.StringIO(text))
-            ]
-        )
+        lines = [
+            Line(b.key, b.original.string, b.error, b.original.line)
+            for b in parse_stream(io.StringIO(text))
+        ]
+        return cls(lines, BOM if text.startswith(BOM) else "")
 
     @property
     def text(self) -> str:
-        return "".join(line.text for line in self.lines)
+        return self.bom + "".join(line.text for line in self.lines)
 
     def values(self) -> dict[str, str | None]:
         return dict(dotenv_values(stream=io.StringIO(self.text)))
@@ -79,16 +86,17 @@ class EnvDocument:
             if key in last_index:
                 index = last_index[key]
                 old = lines[index]
-                # python-dotenv folds blank lines before a binding into its text: keep them.
-                prefix = old.text[: len(old.text) - len(old.text.lstrip("\n"))]
-                lines[index] = Line(key, prefix + new_line, False, old.number)
+                prefix = BINDING_PREFIX.match(old.text)
+                lines[index] = Line(
+                    key, (prefix[0] if prefix else "") + new_line, False, old.number
+                )
             else:
                 if lines and not lines[-1].text.endswith("\n"):
                     last = lines[-1]
                     lines[-1] = Line(last.key, last.text + "\n", last.error, last.number)
                 lines.append(Line(key, new_line, False, 0))
             changed.append(key)
-        document = EnvDocument(lines)
+        document = EnvDocument(lines, self.bom)
         document.verify(desired)
         return document, changed
 

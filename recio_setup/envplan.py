@@ -14,6 +14,7 @@ from recio_setup.fsops import Tree
 from recio_setup.modes import mode_to_set, what_is_wrong
 from recio_setup.paths import Paths
 from recio_setup.plan import Plan, ReplaceFile, SetMode, WriteFile, separate_link
+from recio_setup.readfile import TEXT_LIMIT, size_text
 from recio_setup.settings import ENV_ORDER, FIELDS
 
 ENV_MODE = 0o600
@@ -85,7 +86,7 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
             f"{rel} is not a regular file ({found.describe()})",
             hint="run `recio-setup reset` to move it into the archive",
         )
-    return EnvState(rel, found, decode_env(tree.read_file(rel), rel), via_symlink)
+    return EnvState(rel, found, decode_env(tree.read_file(rel, TEXT_LIMIT), rel), via_symlink)
 
 
 def env_mode_plan(rel: str, found: Found) -> Plan:
@@ -127,8 +128,15 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
             )
         )
     elif changed:
+        data = document.text.encode()
+        if len(data) > TEXT_LIMIT:  # the next run would refuse to read it
+            raise UsageError(
+                f"{state.rel} would become larger than {size_text(TEXT_LIMIT)}, the most it may "
+                "hold; nothing was written",
+                hint=f"shorten {state.rel} by hand, then run init again",
+            )
         reason = f"update {', '.join(changed)}"
-        plan.add(ReplaceFile(state.rel, reason, document.text.encode(), ENV_MODE))
+        plan.add(ReplaceFile(state.rel, reason, data, ENV_MODE))
     else:
         plan.extend(env_mode_plan(state.rel, state.found))
     return EnvPlan(plan, changed, document.text, old_text)

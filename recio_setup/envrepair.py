@@ -8,6 +8,7 @@ from recio_setup.errors import RecioError
 from recio_setup.fsops import Tree
 from recio_setup.paths import Paths
 from recio_setup.plan import Plan, ReplaceFile
+from recio_setup.readfile import TEXT_LIMIT, FileRefused
 from recio_setup.result import Check
 from recio_setup.settings import FIELD_BY_KEY
 
@@ -74,7 +75,12 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
             )
         )
         return plan, "localhost"
-    data = tree.read_file(rel, limit=1 << 22)
+    try:
+        data = tree.read_file(rel, TEXT_LIMIT)
+    except FileRefused as refused:
+        # Nothing may cut it; the rest of the tree is still repaired.
+        plan.note(Check(".env", "fail", refused.message, refused.hint))
+        return plan, "localhost"
     text, lost = readable_lines(data)
     if lost:
         numbers = ", ".join(map(str, lost))

@@ -91,6 +91,8 @@ class Found:
             return f"unreachable: {self.blocked_by} is not a real folder"
         if self.kind == "denied":
             return f"unreachable: permission denied on {self.blocked_by or '.'}"
+        if self.kind == "other":
+            return "special file (a FIFO, device or socket)"
         return self.kind
 
 

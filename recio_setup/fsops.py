@@ -27,10 +27,11 @@ from recio_setup.fsentry import (
     reports_denied,
 )
 from recio_setup.modes import locks_out_its_owner, shares_its_inode
+from recio_setup.readfile import open_regular, read_fd, sha256_fd
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO someone left in the tree must not hang the run.
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 TEMP_TOKEN_BYTES = 4
 
 
@@ -241,30 +242,33 @@ class Tree:
         ):
             raise Conflict(f"{rel} was replaced while this run was working; left as it is")
 
-    @reports_denied("read")
-    def read_file(self, rel: str, limit: int = 1 << 20) -> bytes:
-        """Read a regular file (at most `limit` bytes) without following a symlink."""
+    @contextlib.contextmanager
+    def _regular_file(self, rel: str) -> Iterator[tuple[int, int]]:
+        """(descriptor, size) of the regular file at rel, reached without following a symlink;
+        readfile.FileRefused for a FIFO, device or folder."""
         with self.parent(rel) as (fd, name):
             try:
-                handle = os.open(name, FILE_FLAGS, dir_fd=fd)
+                handle, size = open_regular(name, label=rel, dir_fd=fd, follow_symlinks=False)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
                     raise UnsafePath(f"{rel} is a symlink; it was not read") from exc
                 raise
             try:
-                if not stat.S_ISREG(os.fstat(handle).st_mode):
-                    raise UnsafePath(f"{rel} is not a regular file")
-                chunks = []
-                remaining = limit
-                while remaining > 0:
-                    chunk = os.read(handle, min(remaining, 1 << 16))
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    remaining -= len(chunk)
-                return b"".join(chunks)
+                yield handle, size
             finally:
                 os.close(handle)
+
+    @reports_denied("read")
+    def read_file(self, rel: str, limit: int) -> bytes:
+        """All of a regular file; FileRefused if it holds more than `limit` (a readfile limit)."""
+        with self._regular_file(rel) as (handle, size):
+            return read_fd(handle, size, limit, rel)
+
+    @reports_denied("read")
+    def sha256(self, rel: str) -> str:
+        """The SHA-256 of a regular file of any size, read in constant memory."""
+        with self._regular_file(rel) as (handle, _):
+            return sha256_fd(handle)
 
     @reports_denied("write")
     def write_file(self, rel: str, data: bytes, mode: int, *, replace: bool = False) -> None:

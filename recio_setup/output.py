@@ -204,7 +204,7 @@ class Output:
             self.out.print(table)
             return
         self.out.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)
-        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+        widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
         for row in [columns, *rows]:
             line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
             self.out.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)

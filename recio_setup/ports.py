@@ -10,13 +10,14 @@ manifest_cache.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recio_setup.errors import RecioError
+from recio_setup.jsondoc import NotJson, load_json
 from recio_setup.manifest_rules import DEFAULT_AVOID, DEFAULT_RANGES, GROUPS, Problem, validate
+from recio_setup.readfile import TEXT_LIMIT, FileRefused, read_whole
 
 __all__ = [
     "GROUPS",
@@ -113,20 +114,12 @@ class Manifest:
         return self
 
 
-def _json_error(path: Path | str, exc: json.JSONDecodeError) -> ManifestError:
-    return ManifestError(
-        path, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-    )
-
-
 def parse_manifest(data: bytes | str, path: Path | str) -> Manifest:
     """Parse and validate manifest text. Bad JSON raises; rule violations become `problems`."""
     try:
-        document: Any = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise _json_error(path, exc) from None
-    except UnicodeDecodeError as exc:
-        raise ManifestError(path, f"not UTF-8 text ({exc.reason})") from None
+        document: Any = load_json(data)
+    except NotJson as exc:
+        raise ManifestError(path, exc.problem) from None
     checked = validate(document)
     services = {
         entry.name: Service(entry.name, entry.group, entry.port, entry.description, entry.status)
@@ -138,12 +131,11 @@ def parse_manifest(data: bytes | str, path: Path | str) -> Manifest:
 def read_manifest_bytes(path: Path | str) -> bytes:
     """The file's bytes, or the ManifestError that says why they cannot be had."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_whole(path, TEXT_LIMIT)
     except FileNotFoundError:
         raise ManifestMissing(path) from None
-    except IsADirectoryError:
-        raise ManifestError(path, "is a folder, not a file") from None
+    except FileRefused as refused:
+        raise ManifestError(path, refused.problem) from None
     except OSError as exc:
         raise ManifestError(path, f"cannot be read: {exc.strerror}") from None
 

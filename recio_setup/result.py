@@ -74,7 +74,7 @@ class ActionRecord:
 
 @dataclass
 class Result:
-    """Everything a command has to say. exit_code follows DESIGN.md (0, 1, 2, 130)."""
+    """Everything a command has to say. exit_code follows docs/architecture.md (0, 1, 2, 3, 130)."""
 
     command: str
     exit_code: int = 0

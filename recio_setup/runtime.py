@@ -13,13 +13,13 @@ checkout) and, for per-user paths, `user=` (else REC_USER_ID, else user_0001).
 from __future__ import annotations
 
 import functools
-import io
 import os
 from pathlib import Path, PurePath
 from typing import Any, NamedTuple, TypeAlias
 
+from recio_setup.env_values import clear_cache as clear_env_files
+from recio_setup.env_values import env_file_value
 from recio_setup.errors import RecioError
-from recio_setup.file_cache import FileCache
 from recio_setup.manifest_cache import cached_manifest
 from recio_setup.paths import (
     DEFAULT_USER,
@@ -134,7 +134,7 @@ def clear_caches() -> None:
     _by_explicit_root.clear()
     _by_env_root.clear()
     _by_working_folder.clear()
-    _env_files.clear()
+    clear_env_files()
 
 
 def _paths(root: Root, user: str | None = None) -> Paths:
@@ -201,31 +201,6 @@ def _valid_host(text: str, origin: str) -> str:
     return validate_host(text, origin=origin)
 
 
-def _file_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _written_host(data: bytes, _path: str) -> str | None:
-    """TRADING_SYSTEM_HOST as python-dotenv reads it from a .env file with these bytes (UTF-8
-    text with universal newlines, as it opens a file itself); None when unset or blank."""
-    from dotenv import dotenv_values
-
-    values = dotenv_values(stream=io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
-    return (values.get(HOST_ENV) or "").strip() or None
-
-
-# The .env files get_host reads, kept like the manifest: one stat per call while unchanged.
-_env_files: FileCache[str | None] = FileCache(_file_bytes, _written_host)
-
-
-def _env_file_host(env_file: str) -> str | None:
-    try:
-        return _env_files.get(env_file)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):  # no .env file there
-        return None
-
-
 def _env_file(root: Root) -> str | None:
     try:
         return _project(root, confirm=True).env_file
@@ -236,7 +211,7 @@ def _env_file(root: Root) -> str | None:
 def env_file_host(root: Root = None) -> str | None:
     """TRADING_SYSTEM_HOST as written in the project's .env (what init chose), if any."""
     env_file = _env_file(root)
-    return _env_file_host(env_file) if env_file else None
+    return env_file_value(env_file, HOST_ENV) if env_file else None
 
 
 _WRITTEN_ORIGIN = f"{HOST_ENV} in .env"
@@ -248,7 +223,7 @@ def _host(env_file: str | None) -> str:
     given = os.environ.get(HOST_ENV, "").strip()
     if given:
         return _valid_host(given, HOST_ENV)
-    written = _env_file_host(env_file) if env_file else None
+    written = env_file_value(env_file, HOST_ENV) if env_file else None
     return _valid_host(written, _WRITTEN_ORIGIN) if written else _detected_host()
 
 

@@ -1,6 +1,6 @@
 """The values init writes to .env: what they are, where each comes from, and how each is checked.
 
-Precedence (DESIGN.md): flag > environment variable > the value already in .env > detected (host)
+Precedence (README.md): flag > environment variable > the value already in .env > detected (host)
 > documented default. DATABASE_URL, as --database-url or from the environment, is a source for the
 POSTGRES_* values at its own level, below the specific flag or variable. Every value remembers its
 source for the summary. The password never comes from a bare flag: it would show in `ps`.
@@ -151,14 +151,17 @@ def parse_database_url(url: str, where: str) -> dict[str, str]:
     return found  # with POSTGRES_SSLMODE, which resolve() skips and resolve_sslmode() takes
 
 
+PASSWORD_LINE_LIMIT = 4096  # characters; a password file may be a pipe, so no size is known
+
+
 def read_password_file(name: str, flag: str = "--postgres-password-file") -> str:
     """The first line of FILE, or of stdin for `-`, without its line ending."""
     try:
         if name == "-":
-            line = sys.stdin.readline()
+            line = sys.stdin.readline(PASSWORD_LINE_LIMIT + 1)
         else:
             with Path(name).expanduser().open(encoding="utf-8") as handle:
-                line = handle.readline()
+                line = handle.readline(PASSWORD_LINE_LIMIT + 1)
     except FileNotFoundError:
         raise UsageError(
             f"{flag} {name}: no such file",
@@ -169,7 +172,13 @@ def read_password_file(name: str, flag: str = "--postgres-password-file") -> str
             f"{flag} {name}: cannot read it ({exc.__class__.__name__})",
             hint="give a readable file whose first line is the password, or - for stdin",
         ) from None
-    return line.rstrip("\r\n")
+    line = line.rstrip("\r\n")
+    if len(line) > PASSWORD_LINE_LIMIT:
+        raise UsageError(
+            f"{flag} {name}: its first line is longer than {PASSWORD_LINE_LIMIT} characters",
+            hint="give a file whose first line is the password, or - for stdin",
+        )
+    return line
 
 
 def describe_source(field: Field, source: str) -> str:

@@ -13,7 +13,6 @@ archive, and a place whose archived copy is already back counts as done.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ def fingerprint(tree: Tree, rel: str, ignored: str = "", depth: int = 0) -> dict
     print_: dict[str, Any] = {"kind": found.kind, "mode": found.mode_text}
     if found.kind == "file":
         print_["size"] = found.size
-        print_["sha256"] = hashlib.sha256(tree.read_file(rel, limit=1 << 24)).hexdigest()
+        print_["sha256"] = tree.sha256(rel)
     elif found.kind == "symlink":
         print_["target"] = found.link_target
     elif found.kind == "dir" and depth < 8:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -58,25 +59,57 @@ def test_missing_root_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     assert "nowhere" in run.err and "Traceback" not in run.all
 
 
-def test_unexpected_error_gives_one_line_and_a_private_log(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # A bug cannot be produced on purpose, so one is planted in the ports command.
+def plant_bug(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    """A bug cannot be produced on purpose, so one is planted in a command."""
     from recio_setup import cli
-    from recio_setup.commands import ports
 
     def broken(ctx: object) -> None:
         raise RuntimeError("planted bug")
 
-    monkeypatch.setattr(ports, "run", broken)
-    code = cli.main(["ports", "--root", str(project)])
+    monkeypatch.setattr(cli.command_module(command), "run", broken)
+
+
+def assert_private_log(path: Path, err: str) -> None:
+    assert str(path) in err
+    assert "Traceback" in path.read_text() and "planted bug" in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_unexpected_error_gives_one_line_and_a_private_log(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recio_setup import cli
+
+    plant_bug(monkeypatch, "init")
+    code = cli.main(["--non-interactive", "--root", str(project)])
     err = capsys.readouterr().err
     assert code == 3
     assert "unexpected error: RuntimeError: planted bug" in err and "Traceback" not in err
-    logs = list((project / "logs").glob("recio-setup-crash-*.log"))
-    assert len(logs) == 1 and str(logs[0]) in err
-    assert "Traceback" in logs[0].read_text() and "planted bug" in logs[0].read_text()
-    assert logs[0].stat().st_mode & 0o777 == 0o600
+    [log] = list((project / "logs").glob("recio-setup-crash-*.log"))
+    assert_private_log(log, err)
+
+
+@pytest.mark.parametrize(
+    "argv", [["check"], ["ports"], ["init", "--dry-run"], ["reset", "--dry-run"]]
+)
+def test_a_read_only_run_writes_its_crash_log_outside_the_project(
+    argv: list[str],
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from recio_setup import cli
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    plant_bug(monkeypatch, argv[0])
+    assert cli.main([*argv, "--root", str(project)]) == 3
+    err = capsys.readouterr().err
+    assert list(project.iterdir()) == []  # not even logs/
+    [log] = list(temp.glob("recio-setup-crash-*.log"))
+    assert_private_log(log, err)
 
 
 def test_ctrl_c_exits_130(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

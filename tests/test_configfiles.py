@@ -16,7 +16,7 @@ from recio_setup.fsops import Tree
 from recio_setup.output import Output
 from recio_setup.paths import Paths
 from recio_setup.plan import ApplyContext, Plan, apply_plan
-from tests.conftest import REPO
+from tests.conftest import REPO, Cli
 
 TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
 MANIFEST = "backend/core/config/MASTER_PORT_MANIFEST.json"
@@ -196,3 +196,22 @@ def test_reset_moves_a_symlinked_config_folder_aside_once(project: Path, tmp_pat
     assert not (project / "backend/core/config").is_symlink()
     assert (project / MANIFEST).read_bytes() == TEMPLATE.read_bytes()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_fifo_where_config_json_belongs_is_named_as_such(cli: Cli, project: Path) -> None:
+    assert (
+        cli(
+            "--non-interactive",
+            "--skip-db-check",
+            "--host",
+            "127.0.0.1",
+            env={"POSTGRES_PASSWORD": "pw-fifo"},
+        ).code
+        == 0
+    )
+    config = project / "backend/core/config/config.json"
+    config.unlink()
+    os.mkfifo(config)
+    run = cli("check", "--skip-db-check", timeout=20)
+    assert run.code == 1, run.all
+    assert "is a special file (a FIFO, device or socket), not a regular file" in run.out

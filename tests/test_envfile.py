@@ -135,3 +135,25 @@ def test_masked_diff_itself_hides_every_secret_line(
     diff = masked_diff(f"{line}\n", f"{line}\nPOSTGRES_PORT=6000\n", ["POSTGRES_PASSWORD"])
     assert f" {shown}" in diff
     assert not [word for word in hidden if word in diff]
+
+
+def test_a_changed_value_keeps_its_export_prefix_and_indentation() -> None:
+    text = "# kept\n  export   A=1\nexport=2\nexport\tB=3\n"
+    updated, changed = EnvDocument.parse(text).updated(
+        {"A": "x y", "export": "4", "B": "5"}, ["A", "export", "B"]
+    )
+    assert changed == ["A", "export", "B"]
+    assert updated.text == "# kept\n  export   A='x y'\nexport=4\nexport\tB=5\n"
+
+
+def test_init_keeps_the_bom_and_export_of_a_users_env(cli: Cli, project: Path) -> None:
+    (project / ".env").write_bytes(
+        "\ufeffTRADING_SYSTEM_HOST=127.0.0.1\nexport POSTGRES_HOST=old.internal\n".encode()
+    )
+    run = cli("--non-interactive", "--skip-db-check", "--postgres-host", "db.internal")
+    assert run.code == 0, run.all
+    data = (project / ".env").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfTRADING_SYSTEM_HOST=127.0.0.1\n"), data[:40]
+    assert b"\nexport POSTGRES_HOST=db.internal\n" in data
+    assert dotenv_values(project / ".env")["POSTGRES_HOST"] == "db.internal"
+    assert cli("check", "--skip-db-check").code == 0

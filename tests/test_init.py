@@ -375,3 +375,12 @@ def test_a_bad_sslmode_is_a_usage_error_and_nothing_is_written(
         # check's connection test takes the same environment: the same refusal.
         check = cli("check", env=env)
         assert check.code == 2 and named in check.err and "SECRET1" not in check.all
+
+
+def test_a_password_file_without_a_line_end_is_read_only_to_its_limit(
+    cli: Cli, project: Path
+) -> None:
+    run = cli(*BASE, "--postgres-password-file", "/dev/zero", timeout=20)
+    assert run.code == 2, run.all
+    assert "longer than 4096 characters" in run.err and "Traceback" not in run.all
+    assert list(project.iterdir()) == []

@@ -128,3 +128,14 @@ def test_masking_is_linear_in_a_hostile_line(text: str) -> None:
     masked, url = mask_text(text), redact_url(text)
     assert time.monotonic() - started < 10
     assert "password=a" not in masked and "password=a" not in url
+
+
+@pytest.mark.parametrize("control", ["\t", "\n", "\r"])
+def test_a_control_character_in_database_url_is_refused_not_dropped(
+    cli: Cli, project: Path, control: str
+) -> None:
+    url = f"postgresql://u:pa{control}ssW0rd@localhost:5432/db"
+    run = cli("--non-interactive", "--skip-db-check", env={"DATABASE_URL": url})
+    assert run.code == 2, run.all
+    assert "control character" in run.err and "ssW0rd" not in run.all
+    assert list(project.iterdir()) == []

@@ -101,3 +101,23 @@ def test_bad_json_gives_line_and_column(cli: Cli, project: Path) -> None:
     assert run.code == 1
     assert "not valid JSON at line 3, column 31" in run.err
     assert "Traceback" not in run.all
+
+
+def test_no_valid_service_lists_the_problems_in_plain_output(cli: Cli, project: Path) -> None:
+    install(project, {"core_services": {"main_app": 1}, "watchdog_services": {}})
+    run = cli("ports")  # no terminal: the plain table, as under `ports | cat`
+    assert run.code == 1, run.all
+    assert "core_services.main_app: must be an object" in " ".join(run.out.split())
+    assert "unexpected error" not in run.all and not (project / "logs").exists()
+
+
+def test_a_port_of_5000_digits_or_deep_nesting_is_named_not_a_crash(
+    cli: Cli, project: Path
+) -> None:
+    manifest = install(project, TEMPLATE.read_text().replace("3000", "9" * 5000, 1))
+    run = cli("ports")
+    assert run.code == 1 and "a number with 5000 digits" in run.err and str(manifest) in run.err
+    manifest.write_text("[" * 100_000)
+    run = cli("ports")
+    assert run.code == 1 and "nested too deeply" in run.err, run.all
+    assert "unexpected error" not in run.all and not (project / "logs").exists()

@@ -17,6 +17,7 @@ INIT = ("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
 ENV = {"POSTGRES_PASSWORD": "pw-for-reset-tests"}
 USER = "backend/data/users/user_0001"
 MANIFEST = "backend/core/config/MASTER_PORT_MANIFEST.json"
+CONFIG = "backend/core/config/config.json"
 
 
 @pytest.fixture
@@ -94,6 +95,40 @@ def corrupt_manifest_not_json(p: Path) -> None:
     (p / MANIFEST).write_text("<<<<<<< HEAD\nnot json at all\n")
 
 
+DEEP = "[" * 100_000  # json.loads raises RecursionError on it
+
+
+def corrupt_manifest_nested_deep(p: Path) -> None:
+    (p / MANIFEST).write_text(DEEP)
+
+
+def corrupt_manifest_port_of_5000_digits(p: Path) -> None:
+    text = (p / MANIFEST).read_text().replace('"port": 3000', '"port": ' + "9" * 5000, 1)
+    assert "9" * 5000 in text
+    (p / MANIFEST).write_text(text)
+
+
+def corrupt_config_agents_a_list(p: Path) -> None:
+    (p / CONFIG).write_text('{"agents": []}')
+
+
+def corrupt_config_nested_deep(p: Path) -> None:
+    (p / CONFIG).write_text(DEEP)
+
+
+def corrupt_token_nested_deep(p: Path) -> None:
+    (p / USER / "auth_tokens.json").write_text(DEEP)
+
+
+CRASHED_BEFORE = (
+    "manifest_nested_deep",
+    "manifest_port_of_5000_digits",
+    "config_agents_a_list",
+    "config_nested_deep",
+    "token_nested_deep",
+)
+
+
 def corrupt_env_garbage_lines(p: Path) -> None:
     with (p / ".env").open("a") as env:
         env.write("this is not a binding\n'unterminated\n")
@@ -150,6 +185,20 @@ def test_corruption_is_found_repaired_and_nothing_is_lost(name: str, ready: Path
         assert (outside / "other.pem").read_text() == "NOT OURS"
         assert stat.S_IMODE((outside / "other.pem").stat().st_mode) == 0o644
         assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("name", CRASHED_BEFORE)
+def test_a_corrupt_file_is_a_finding_that_writes_nothing(name: str, ready: Path, cli: Cli) -> None:
+    CATALOGUE[name](ready)
+    before = tree_snapshot(ready)
+    for args in (("check", "--skip-db-check"), ("reset", "--dry-run"), ("ports",)):
+        run = cli(*args)
+        assert run.code in (0, 1), run.all
+        assert "unexpected error" not in run.all and "Traceback" not in run.all, run.all
+        assert tree_snapshot(ready) == before, f"{args} wrote into the project"
+    found = cli("check", "--skip-db-check", "--json").json()["result"]["checks"]
+    [failed] = [check for check in found if check["status"] == "fail"]
+    assert failed["fix"] and "reset" in failed["fix"]
 
 
 def test_check_on_a_good_tree_passes_and_writes_nothing(ready: Path, cli: Cli) -> None:

@@ -15,6 +15,7 @@ from recio_setup.envplan import env_mode_plan, read_env
 from recio_setup.errors import EXIT_PROBLEMS, RecioError
 from recio_setup.fsops import Tree
 from recio_setup.modes import mode_to_set
+from recio_setup.readfile import TEXT_LIMIT
 from recio_setup.result import Check, Result, Value
 from recio_setup.settings import FIELDS, describe_source, resolve_sslmode
 from recio_setup.settings import check as check_value
@@ -22,6 +23,8 @@ from recio_setup.settings import check as check_value
 if TYPE_CHECKING:
     from recio_setup.commands import Context
 
+# A command that never writes into the project: even its crash log goes to the temp folder.
+READ_ONLY = True
 HELP = "check .env, config, the data tree, ports and the database; change nothing"
 DESCRIPTION = """\
 Check the environment without changing anything: .env (present, parses, mode 0600, every key
@@ -156,7 +159,9 @@ def port_checks(ctx: Context, tree: Tree) -> list[Check]:
     from recio_setup.ports import parse_manifest
 
     try:
-        manifest = parse_manifest(tree.read_file(ctx.paths.manifest_rel), ctx.paths.manifest)
+        manifest = parse_manifest(
+            tree.read_file(ctx.paths.manifest_rel, TEXT_LIMIT), ctx.paths.manifest
+        )
     except (OSError, RecioError):
         return []  # the config checks above already say what is wrong with the manifest
     ports = manifest.ports()

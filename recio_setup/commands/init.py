@@ -24,6 +24,8 @@ from recio_setup.settings import DEFAULT_PASSWORD, generate_password, resolve, r
 if TYPE_CHECKING:
     from recio_setup.commands import Context
 
+# A command that writes into the project (unless --dry-run); its crash log goes into logs/.
+READ_ONLY = False
 HELP = "set up .env, the port manifest, config and the data tree; test PostgreSQL (default)"
 DESCRIPTION = """\
 Set up a REC.IO environment, in this order: write .env (TRADING_SYSTEM_HOST, AUTH_ENABLED,

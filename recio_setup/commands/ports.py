@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from recio_setup.commands import Context
     from recio_setup.ports import Manifest
 
+# A command that never writes into the project: even its crash log goes to the temp folder.
+READ_ONLY = True
 HELP = "show the port of every service, its URL, and whether something listens on it"
 DESCRIPTION = """\
 Read backend/core/config/MASTER_PORT_MANIFEST.json, validate it, and print one row per service:

@@ -34,6 +34,8 @@ from recio_setup.undo import (
 if TYPE_CHECKING:
     from recio_setup.commands import Context
 
+# A command that writes into the project (unless --dry-run); its crash log goes into logs/.
+READ_ONLY = False
 HELP = "repair a corrupted tree (archiving, never deleting); --all starts fresh; --undo"
 DESCRIPTION = """\
 Repair what `check` finds: recreate what is missing, tighten modes, and archive then replace what

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,12 @@ class Archive:
         return self.run_rel
 
     def destination(self, rel: str) -> str:
-        return f"{self.begin()}/files/{rel}"
+        """files/REL, or files-2/REL... when this run has already archived something there
+        (an undo run again after something recreated a place it had moved aside)."""
+        run_rel, slot = self.begin(), "files"
+        while self.tree.inspect(f"{run_rel}/{slot}/{rel}").kind != "missing":
+            slot = f"files-{int(slot.partition('-')[2] or 1) + 1}"
+        return f"{run_rel}/{slot}/{rel}"
 
     def move_in(self, rel: str, reason: str) -> str:
         """Move the entry at rel (the symlink itself, if it is one) into the archive."""
@@ -180,6 +186,15 @@ def _is_entry(entry: object) -> bool:
 
 
 def archived_path(run_rel: str, entry: dict[str, Any]) -> str:
-    """Where an entry's archived copy lives: derived from the run folder, so that a record stays
-    right even if the run folder was moved after the entry was written."""
-    return f"{run_rel}/files/{entry['from']}"
+    """Where an entry's archived copy lives: in the run folder, whatever `to` says beyond the
+    slot (files/ or files-N/), so a record cannot send undo anywhere else."""
+    rel, to = entry["from"], entry.get("to")
+    slot = "files"
+    if isinstance(to, str) and to.endswith(f"/{rel}"):
+        named = to[: -len(rel) - 1].rpartition("/")[2]
+        if _SLOT.fullmatch(named):
+            slot = named
+    return f"{run_rel}/{slot}/{rel}"
+
+
+_SLOT = re.compile(r"files(-[1-9][0-9]{0,5})?")

@@ -43,7 +43,7 @@ def temp_name(name: str, pid: int, token: bytes) -> str:
 def split_rel(rel: str) -> list[str]:
     """The components of a project-relative path; absolute paths and '..' are refused."""
     path = PurePosixPath(rel)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\0" in rel:
         raise UnsafePath(f"refusing the path {rel!r}: it must stay inside the project")
     return list(path.parts)
 

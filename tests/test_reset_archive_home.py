@@ -83,3 +83,17 @@ def test_undo_with_a_symlinked_archives_folder_says_what_to_do(tmp_path: Path) -
     assert "backend/data/archives is not the archive folder (symlink to" in undo.all
     assert "reset` moves it aside" in undo.all
     assert "Traceback" not in undo.all and "NotADirectory" not in undo.all
+
+
+def test_a_record_naming_an_impossible_path_is_refused_not_a_crash(tmp_path: Path) -> None:
+    root = ready_project(tmp_path)
+    cli = Cli(root)
+    (root / "backend/data/users/user_0001/auth_tokens.json").write_text("{")
+    assert cli("reset", env=ENV).code == 0
+    (record,) = root.glob("backend/data/archives/*-reset/record.json")
+    record.write_text('{"command": "reset", "entries": [{"from": "a\\u0000b"}]}')
+
+    undo = cli("reset", "--undo", "--yes", env=ENV)
+
+    assert undo.code in (1, 2), undo.all
+    assert "unexpected error" not in undo.all and "Traceback" not in undo.all

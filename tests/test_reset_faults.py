@@ -38,6 +38,7 @@ def compared(root: Path) -> dict[str, tuple[str, int, bytes | str | None]]:
         rel: entry
         for rel, entry in tree_snapshot(root).items()
         if not any(rel == skip or rel.startswith(f"{skip}/") for skip in NOT_COMPARED)
+        and not rel.startswith(".recio-archive-")  # archives kept at the project root
     }
 
 
@@ -183,3 +184,47 @@ def test_check_names_an_interrupted_reset_and_an_interrupted_undo(
 
     assert check.code == 1, check.all
     assert "undo of the reset archived in" in check.all and "to finish it" in check.all
+
+
+@pytest.mark.slow
+def test_an_undo_killed_then_init_still_finishes_when_run_again(
+    ready_template: Path, tmp_path: Path
+) -> None:
+    # init (or a service) recreates what the killed undo had moved aside: the next undo moves
+    # that aside too, under a new name, and puts every original back.
+    original = compared(ready_template)
+    after_reset = tmp_path / "after-reset"
+    shutil.copytree(ready_template, after_reset, symlinks=True)
+    assert Cli(after_reset)("reset", "--all", "--yes", env=ENV).code == 0
+    args = ("reset", "--undo", "--yes")
+    steps = count_steps(after_reset, tmp_path / "count-run", *args)
+    for at in range(2, steps + 1, 3):
+        work = tmp_path / f"kill-{at}"
+        shutil.copytree(after_reset, work, symlinks=True)
+        assert run_killed_at(work, at, *args).code == -signal.SIGKILL, at
+        assert Cli(work)(*INIT, env=ENV).code in (0, 1)
+        undo_restores_everything(work, original)
+        shutil.rmtree(work)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", ["backend", "backend/data"])
+def test_the_undo_of_a_repaired_symlink_killed_at_every_step_finishes_when_run_again(
+    tmp_path: Path, rel: str
+) -> None:
+    template = tmp_path / "template"
+    make_ready(template)
+    outside = tmp_path / "outside"
+    shutil.move(str(template / rel), str(outside))
+    (template / rel).symlink_to(outside)
+    original = compared(template)
+    assert Cli(template)("reset", env=ENV).code == 0
+    args = ("reset", "--undo", "--yes")
+    steps = count_steps(template, tmp_path / "count-run", *args)
+    for at in range(1, steps + 1):
+        work = tmp_path / f"kill-{at}"
+        shutil.copytree(template, work, symlinks=True)
+        assert run_killed_at(work, at, *args).code == -signal.SIGKILL, at
+        undo_restores_everything(work, original)
+        assert (work / rel).is_symlink(), at
+        shutil.rmtree(work)

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from recio_setup.archive import Archive, archived_path, utc_now
-from recio_setup.archive_home import repair_archive_home
+from recio_setup.archive_home import is_at_root, repair_archive_home
 from recio_setup.commands import validate_lock_timeout
 from recio_setup.envrepair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
@@ -298,7 +298,7 @@ def run_undo(ctx: Context) -> Result:
             )
             return result
         _confirm(ctx, f"Put back the {len(record.entries)} path(s) archived in {record.run_rel}?")
-        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+        with RunLock(tree, _undo_lock(ctx, tree, record), ctx.args.lock_timeout):
             # Decided again under the lock: another run may have changed the tree while we waited.
             confirmed, record = record.run_rel, latest_reset(tree, ctx.paths)
             if record.run_rel != confirmed:
@@ -319,6 +319,14 @@ def run_undo(ctx: Context) -> Result:
     if undo_archive.entries:
         result.notes.append(f"what the reset had created was kept in {undo_archive.run_rel}")
     return _finish(result, "undone")
+
+
+def _undo_lock(ctx: Context, tree: Tree, record: Archive) -> str:
+    """The run lock, or, when an undo already put back the symlink standing for backend/ or
+    backend/data/ (where the lock lives), a lock in the reset's archive at the project root."""
+    if is_at_root(record.run_rel) and tree.inspect(ctx.paths.lock_rel).kind == "blocked":
+        return f"{record.folder}/undo.lock"
+    return ctx.paths.lock_rel
 
 
 def _temp_files_of_the_reset(ctx: Context, tree: Tree, record: Archive) -> Plan:

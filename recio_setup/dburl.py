@@ -83,6 +83,12 @@ def parse_database_url(url: str) -> dict[str, str]:
         values["POSTGRES_DB"] = _decoded(parts.path.lstrip("/"), "database name")
     if parts.username:
         values["POSTGRES_USER"] = _decoded(parts.username, "user")
+        if ":" in values["POSTGRES_USER"]:
+            # An encoded `:` (%3A) may be the edge of a password: the name is never echoed.
+            raise UsageError(
+                "DATABASE_URL: the user name holds a `:` (%3A), which no PostgreSQL name here may",
+                hint="put the password after a plain `:`: postgresql://USER:PASSWORD@HOST/DB",
+            )
     if parts.password is not None:
         values["POSTGRES_PASSWORD"] = _decoded(parts.password, "password")
     for item in filter(None, parts.query.split("&")):

@@ -154,6 +154,9 @@ def _shown_comment(text: str) -> str:
     return mask_text(text)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
 def _shown_line(line: Line, secrets: set[str], changed: bool) -> str:
     """One line as a diff may show it: secrets masked, unreadable lines not echoed at all."""
     body = line.text if line.text.endswith("\n") else line.text + "\n"
@@ -163,6 +166,9 @@ def _shown_line(line: Line, secrets: set[str], changed: bool) -> str:
         return f"{prefix}# (line {line.number}: unreadable, not shown)\n"
     if line.key is None:
         return prefix + "".join(map(_shown_comment, body[len(prefix) :].splitlines(True)))
+    if not _PLAIN_KEY.fullmatch(line.key):
+        # `POSTGRES_PASSWORD:secret` reads as one odd key: its text may hold the secret.
+        return f"{prefix}# (line {line.number}: a key that is not a name, not shown)\n"
     if line.key in secrets or _is_secret_binding(line.key, body):
         # The whole value: a part of it left visible could be part of the secret.
         return f"{prefix}{line.key}={MASK}{' (changed)' if changed else ''}\n"

@@ -104,6 +104,8 @@ SECRET_LINES = [
     ("DSN2=u:BareUrlSecret18@h/db", "DSN2", ["BareUrlSecret18"]),
     ("export dbPassword='Camel Secret19'", "dbPassword", ["Camel", "Secret19"]),
     ("PLAIN=1 # POSTGRES_PASSWORD=InlineSecret20", "PLAIN", ["InlineSecret20"]),
+    ("POSTGRES_PASSWORD:ColonSecret21", "# (line 1: a key that is not a name", ["ColonSecret21"]),
+    ("DB_PASS;Semi Secret22", "# (line 1: unreadable", ["Semi", "Secret22"]),
     ("LOG_LEVEL=info", "LOG_LEVEL=info", []),
     ("AUTH_ENABLED=false", "AUTH_ENABLED=false", []),
     ("# a plain comment", "# a plain comment", []),

@@ -139,3 +139,42 @@ def test_a_control_character_in_database_url_is_refused_not_dropped(
     assert run.code == 2, run.all
     assert "control character" in run.err and "ssW0rd" not in run.all
     assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "url"),
+    [
+        ("POSTGRES_ADMIN_URL", "postgresql://u:Sekr1tXQ%ff@h/db"),
+        ("--admin-url", "postgresql://admin@h/postgres%ff"),
+        ("--admin-url", "postgresql://admin@h/postgres?application_name=%ff"),
+    ],
+)
+def test_an_admin_url_that_does_not_decode_is_bad_input(
+    cli: Cli, project: Path, where: str, url: str
+) -> None:
+    args = ["--non-interactive", "--create-db", "--host", "127.0.0.1", "--dry-run"]
+    env = {"POSTGRES_PASSWORD": "pw-admin-url"}
+    if where == "--admin-url":
+        args += [where, url]
+    else:
+        env[where] = url
+    run = cli(*args, env=env)
+    assert run.code == 2, run.all
+    assert "is not a valid connection URL" in run.err and "Sekr1tXQ" not in run.all
+    assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["environment", "flag"])
+def test_an_encoded_colon_in_the_user_never_shows_what_follows_it(
+    cli: Cli, project: Path, source: str
+) -> None:
+    url = "postgresql://u%3ASekr1tXQ@h/db"
+    args = ["--non-interactive", "--skip-db-check", "--dry-run", "--json"]
+    env = {"POSTGRES_PASSWORD": "pw-colon"}
+    if source == "flag":
+        args += ["--database-url", url]
+    else:
+        env["DATABASE_URL"] = url
+    run = cli(*args, env=env)
+    assert run.code == 2, run.all
+    assert "Sekr1tXQ" not in run.all

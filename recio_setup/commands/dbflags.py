@@ -85,7 +85,7 @@ def validate_admin(ctx: Context) -> None:
 
         try:
             psycopg.conninfo.conninfo_to_dict(url)
-        except psycopg.Error:
+        except (psycopg.Error, UnicodeDecodeError):  # a %-escape that is not UTF-8, too
             from recio_setup.database import redact_url
 
             where = "--admin-url" if ctx.args.admin_url else "POSTGRES_ADMIN_URL"

@@ -172,7 +172,7 @@ def _parents(tree: Tree, rel: str, plan: Plan, mode: Mode, name: str) -> bool:
         _add_once(plan, ArchiveEntry(blocker, f"{blocker} is not a real folder; it was in the way"))
         _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
         return True
-    plan.note(Check(name, "fail", f"{blocker} is not a real folder", RESET_FIX))
+    plan.note(Check(name, "fail", f"{blocker} is not a real folder", RESET_FIX, repair="reset"))
     return False
 
 
@@ -188,7 +188,7 @@ def _plan_one(
     if found.kind == "missing" or found.kind == "blocked":
         if mode == "check":
             what = judged.problem or "is missing"
-            plan.note(Check(name, "fail", f"{rel} {what}", "run `recio-setup init`"))
+            plan.note(Check(name, "fail", f"{rel} {what}", "run `recio-setup init`", repair="init"))
         elif _parents(tree, rel, plan, mode, name):
             plan.add(WriteFile(rel, f"the {name} is missing", content, FILE_MODE))
         return
@@ -196,7 +196,7 @@ def _plan_one(
         plan.note(Check(name, "ok", f"{rel} is valid"))
         return
     if mode != "reset":
-        plan.note(Check(name, "fail", f"{rel}: {judged.problem}", RESET_FIX))
+        plan.note(Check(name, "fail", f"{rel}: {judged.problem}", RESET_FIX, repair="reset"))
         return
     reason = f"the {name} is unusable: {judged.problem}"
     if found.kind == "file":
@@ -255,7 +255,8 @@ def _sync_config(
         return
     reason = "; ".join(stale) + " (TRADING_SYSTEM_HOST and main_app's port)"
     if mode == "check":
-        plan.note(Check("config.json", "warn", reason, "run `recio-setup init` to update it"))
+        fix = "run `recio-setup init` to update it"
+        plan.note(Check("config.json", "warn", reason, fix, repair="init"))
         return
     main.update(wanted)
     content = (json.dumps(config.document, indent=2) + "\n").encode()

@@ -35,7 +35,7 @@ from recio_setup.plan import (
     separate_link,
 )
 from recio_setup.readfile import TOKEN_LIMIT, size_text
-from recio_setup.result import Check, Status
+from recio_setup.result import Check, Repair, Status
 from recio_setup.runlock import RunLock
 
 PlanMode = Literal["init", "check", "reset"]
@@ -152,10 +152,12 @@ class _Planner:
         if self.plan.severity.get(action.path) != "fail":
             self.plan.severity[action.path] = status
 
-    def finding(self, rel: str, status: Status, detail: str, fix: str | None) -> None:
+    def finding(
+        self, rel: str, status: Status, detail: str, fix: str | None, repair: Repair | None
+    ) -> None:
         found = self.plan.found.get(rel)
         data = {"path": rel, **({"found": found.describe()} if found else {})}
-        self.plan.note(Check(f"data tree: {rel}", status, detail, fix, data))
+        self.plan.note(Check(f"data tree: {rel}", status, detail, fix, data, repair))
 
     def visit(self, entry: Entry) -> None:
         self.plan.entries += 1
@@ -170,7 +172,8 @@ class _Planner:
             self.create(entry, "missing; will be created")
         elif found.kind == "blocked":
             self.unreachable.add(entry.rel)
-            self.finding(entry.rel, "fail", f"not inspected: {found.describe()}", FIX_SYMLINK)
+            detail = f"not inspected: {found.describe()}"
+            self.finding(entry.rel, "fail", detail, FIX_SYMLINK, "reset")
         elif found.kind == "denied":
             self.unreachable.add(entry.rel)
             self.denied(entry.rel, found.blocked_by or "")
@@ -186,13 +189,14 @@ class _Planner:
     def denied(self, rel: str, blocker: str) -> None:
         """An entry this user cannot reach; when this plan gives the owner back a folder on the
         way, applying it makes the entry reachable for the next plan."""
+        repair: Repair | None
         if any(a.path == blocker and isinstance(a, SetMode) for a in self.plan.actions):
             detail = f"not inspected yet: {blocker} must get its mode back first"
-            fix = f"{FIX_INIT} (it fixes {blocker}, then what is inside)"
+            fix, repair = f"{FIX_INIT} (it fixes {blocker}, then what is inside)", "init"
         else:
             detail = f"not inspected: permission denied on {blocker or 'the project folder'}"
-            fix = permission_hint(self.tree.root)
-        self.finding(rel, "fail", detail, fix)
+            fix, repair = permission_hint(self.tree.root), None
+        self.finding(rel, "fail", detail, fix, repair)
         self.plan.findings[-1].data["cause"] = "permission"
 
     def create(self, entry: Entry, why: str) -> None:
@@ -208,7 +212,7 @@ class _Planner:
         if self.mode != "reset":
             self.unreachable.add(entry.rel)
             detail = f"{what}; it is not followed and nothing beneath it was checked"
-            self.finding(entry.rel, "fail", detail, FIX_SYMLINK)
+            self.finding(entry.rel, "fail", detail, FIX_SYMLINK, "reset")
             return
         reason = f"{what}; the link itself will be moved into the archive, its target untouched"
         self.add(ArchiveEntry(entry.rel, reason))
@@ -232,7 +236,7 @@ class _Planner:
             return
         if not found.changeable:
             detail = f"mode {found.mode_text} is wrong for a {label}, and it is not yours to change"
-            self.finding(rel, "fail", detail, permission_hint(self.tree.root))
+            self.finding(rel, "fail", detail, permission_hint(self.tree.root), None)
             return
         why = what_is_wrong(found.mode or 0, new)
         reason = f"mode {found.mode_text} is {why} for a {label}; will become {new:04o}"
@@ -242,13 +246,13 @@ class _Planner:
     def token_replaced(self, entry: Entry, found: Found) -> bool:
         if (found.size or 0) > TOKEN_LIMIT:
             detail = f"larger than {size_text(TOKEN_LIMIT)}; its content was not checked"
-            self.finding(entry.rel, "warn", detail, None)
+            self.finding(entry.rel, "warn", detail, None, None)
             return False
         try:
             problem = token_problem(self.tree.read_file(entry.rel, TOKEN_LIMIT))
         except (RecioError, OSError) as exc:
             detail = f"could not be read: {getattr(exc, 'message', None) or exc}"
-            self.finding(entry.rel, "fail", detail, FIX_RESET)
+            self.finding(entry.rel, "fail", detail, FIX_RESET, "reset")
             return True
         if problem is None:
             return False
@@ -262,7 +266,7 @@ class _Planner:
             listing = self.tree.list_entries(folder)
         except (RecioError, OSError) as exc:
             detail = f"could not be listed: {getattr(exc, 'message', None) or exc}"
-            self.finding(folder, "fail", detail, None)
+            self.finding(folder, "fail", detail, None, None)
             return
         for name, found in listing:
             rel = f"{folder}/{name}"
@@ -275,7 +279,7 @@ class _Planner:
                 self.tighten(rel, found, wanted, label, critical=True)
             else:
                 detail = f"{_kind_word(found)} inside credentials is left as it is, never followed"
-                self.finding(rel, "warn", detail, None)
+                self.finding(rel, "warn", detail, None, None)
 
 
 def plan_tree(tree: Tree, paths: Paths, mode: PlanMode) -> TreePlan:
@@ -331,6 +335,7 @@ def _group_check(plan: TreePlan, rel: str, actions: list[Action]) -> Check:
         reasons,
         FIX_RESET if moves else FIX_INIT,
         data,
+        "reset" if moves else "init",
     )
 
 

@@ -183,4 +183,4 @@ def leftover_checks(tree: Tree, paths: Paths) -> list[Check]:
         detail += f"; readable by others although they may hold secrets: {', '.join(exposed)}"
     data = {"paths": [leftover.rel for leftover in stale], "exposed": exposed}
     status: Status = "fail" if exposed else "warn"
-    return [Check("leftover temp files", status, detail, FIX, data), *checks]
+    return [Check("leftover temp files", status, detail, FIX, data, "reset"), *checks]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["ok", "warn", "fail", "info"]
+# The command that repairs a finding by itself, when one does (check's summary note uses it).
+Repair = Literal["init", "reset"]
 ActionState = Literal["planned", "done", "failed", "skipped"]
 
 MASK = "********"
@@ -41,6 +43,7 @@ class Check:
     detail: str
     fix: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    repair: Repair | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class Check:
             "status": self.status,
             "detail": self.detail,
             "fix": self.fix,
+            "repair": self.repair,
             **({"data": self.data} if self.data else {}),
         }
 

@@ -359,3 +359,24 @@ def test_check_honours_the_sslmode_of_the_environment(cli: Cli, pg: Any) -> None
     assert sslmode_of(overridden) == ("disable", "flag --db-sslmode")
     for run in (plain, required, variable, overridden):
         assert_secret_free(run, pg.password)
+
+
+def test_check_offers_reset_only_for_what_reset_repairs(cli: Cli, project: Path, pg: Any) -> None:
+    user = unique("u")
+    pg.execute(f"create role \"{user}\" login password 'right-one'")
+    init(cli, pg, password="wrong-one-here", user=user, db="postgres")
+    note = "reset` repairs every file and folder problem above"
+
+    auth_only = cli("check", "--json")
+
+    assert auth_only.code == 1
+    assert "--reset-db-password" in (db_check(auth_only)["fix"] or "")
+    assert db_check(auth_only)["repair"] is None
+    assert not [n for n in auth_only.json()["result"]["notes"] if note in n]
+
+    (project / "backend/data/users/user_0001/auth_tokens.json").write_text("{")
+    with_a_corrupt_file = cli("check", "--json")
+
+    checks = with_a_corrupt_file.json()["result"]["checks"]
+    assert [c["repair"] for c in checks if "auth_tokens.json" in c["name"]] == ["reset"]
+    assert [n for n in with_a_corrupt_file.json()["result"]["notes"] if note in n]

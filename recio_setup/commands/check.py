@@ -45,19 +45,35 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
     try:
         state = read_env(tree, ctx.paths)
     except RecioError as error:
-        return [Check(".env", "fail", error.message, error.hint or REPAIR)], {}
+        if error.hint:
+            return [Check(".env", "fail", error.message, error.hint)], {}
+        return [Check(".env", "fail", error.message, REPAIR, repair="reset")], {}
     if state.document is None:
-        return [Check(".env", "fail", ".env is missing", "run `recio-setup init`")], {}
+        return [
+            Check(".env", "fail", ".env is missing", "run `recio-setup init`", repair="init")
+        ], {}
     checks: list[Check] = []
     for action in env_mode_plan(state.rel, state.found).actions:
         checks.append(
-            Check(".env mode", "fail", action.reason, f"chmod 600 {state.rel}, or {REPAIR}")
+            Check(
+                ".env mode",
+                "fail",
+                action.reason,
+                f"chmod 600 {state.rel}, or {REPAIR}",
+                repair="reset",
+            )
         )
     bad = state.document.bad_lines()
     if bad:
         numbers = ", ".join(str(line.number) for line in bad)
         checks.append(
-            Check(".env syntax", "fail", f"python-dotenv cannot read line {numbers}", REPAIR)
+            Check(
+                ".env syntax",
+                "fail",
+                f"python-dotenv cannot read line {numbers}",
+                REPAIR,
+                repair="reset",
+            )
         )
     values = _valid_values(state.document.values(), checks)
     if not [c for c in checks if c.status == "fail"]:
@@ -78,6 +94,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
                     "fail",
                     f"{field.key} is missing",
                     "run `recio-setup init` to fill it in",
+                    repair="init",
                 )
             )
             continue
@@ -113,6 +130,7 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
                 "fail",
                 f"{ctx.paths.lock_rel} is {lock.describe()}, so init and reset cannot run",
                 REPAIR,
+                repair="reset",
             )
         )
     elif lock.kind == "file" and mode_to_set(lock.mode or 0, LOCK_MODE, "file") is not None:
@@ -128,19 +146,12 @@ def interrupted_run_checks(ctx: Context, tree: Tree) -> list[Check]:
     interrupted = interrupted_reset(tree, ctx.paths)
     if interrupted is None:
         return []
+    detail = "the {} archived in " + f"{interrupted.run_rel} was interrupted halfway"
     if undo_begun(interrupted):
-        what, fix = "undo of the reset", "run `recio-setup reset --undo` to finish it"
-    else:
-        what = "reset"
-        fix = "run `recio-setup reset` to complete it, or `recio-setup reset --undo` to put back"
-    return [
-        Check(
-            "interrupted run",
-            "fail",
-            f"the {what} archived in {interrupted.run_rel} was interrupted halfway",
-            fix,
-        )
-    ]
+        fix = "run `recio-setup reset --undo` to finish it"
+        return [Check("interrupted run", "fail", detail.format("undo of the reset"), fix)]
+    fix = "run `recio-setup reset` to complete it, or `recio-setup reset --undo` to put back"
+    return [Check("interrupted run", "fail", detail.format("reset"), fix, repair="reset")]
 
 
 def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
@@ -148,7 +159,8 @@ def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
 
     plan = plan_config_files(tree, ctx.paths, host, "check")
     checks = [
-        Check(f"config {a.path}", "fail", a.reason, "run `recio-setup init`") for a in plan.actions
+        Check(f"config {a.path}", "fail", a.reason, "run `recio-setup init`", repair="init")
+        for a in plan.actions
     ]
     return checks + plan.findings
 
@@ -238,10 +250,7 @@ def run(ctx: Context) -> Result:
     if not (ctx.paths.root / ".env").exists() and not (ctx.paths.root / "backend").exists():
         result.summary = f"not set up yet ({failed} problem(s)): run `recio-setup init`"
         return result
-    if any(
-        c.status == "fail" and c.fix and ("reset" in c.fix or "init" in c.fix)
-        for c in result.checks
-    ):
+    if any(c.status == "fail" and c.repair == "reset" for c in result.checks):
         result.notes.append(
             "`recio-setup reset` repairs every file and folder problem above "
             "at once; what it replaces is archived, never deleted"

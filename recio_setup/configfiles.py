@@ -74,8 +74,9 @@ class EnsureFolder(Action):
     mode: int = DIR_MODE
     kind: ClassVar[str] = "create folder"
 
-    def detail(self) -> str:
-        return f"mode {self.mode:04o}"
+    def outcome(self, done: bool) -> str:
+        created = "created" if done else "will be created"
+        return f"{created} with its missing parents, mode {self.mode:04o}"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         ctx.tree.ensure_dirs(self.path, self.mode)
@@ -169,7 +170,7 @@ def _parents(tree: Tree, rel: str, plan: Plan, mode: Mode, name: str) -> bool:
         return mode != "check"
     blocker = found.blocked_by if found.kind == "blocked" else folder
     if mode == "reset" and blocker is not None:
-        _add_once(plan, ArchiveEntry(blocker, f"{blocker} is not a real folder; it was in the way"))
+        _add_once(plan, ArchiveEntry(blocker, f"{blocker} is not a real folder"))
         _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
         return True
     plan.note(Check(name, "fail", f"{blocker} is not a real folder", RESET_FIX, repair="reset"))
@@ -230,7 +231,7 @@ def _plan_mode(plan: Plan, rel: str, judged: Judged, name: str) -> None:
         plan.add(separate_link(rel, found, FILE_MODE if new is None else new, name))
     elif new is not None:
         why = what_is_wrong(found.mode or 0, new)
-        reason = f"the {name}'s mode {found.mode_text} is {why}; will become {new:04o}"
+        reason = f"the {name}'s mode {found.mode_text} is {why}"
         plan.add(SetMode(rel, reason, mode=new, expect=found))
 
 

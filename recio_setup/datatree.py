@@ -164,12 +164,12 @@ class _Planner:
         if _is_below(entry.rel, self.unreachable):
             return
         if _is_below(entry.rel, self.created):
-            self.create(entry, "will be created inside its new parent folder")
+            self.create(entry, "its parent folder is new")
             return
         found = self.tree.inspect(entry.rel)
         self.plan.found[entry.rel] = found
         if found.kind == "missing":
-            self.create(entry, "missing; will be created")
+            self.create(entry, "missing")
         elif found.kind == "blocked":
             self.unreachable.add(entry.rel)
             detail = f"not inspected: {found.describe()}"
@@ -181,8 +181,8 @@ class _Planner:
             self.symlink(entry, found)
         elif found.kind != entry.kind:
             why = f"{_kind_word(found)} stands where the {entry.label} belongs"
-            self.add(ArchiveEntry(entry.rel, f"{why}; it will be moved into the archive"))
-            self.create(entry, "will be created in its place")
+            self.add(ArchiveEntry(entry.rel, why))
+            self.create(entry, "what stood there goes into the archive")
         else:
             self.existing(entry, found)
 
@@ -200,12 +200,12 @@ class _Planner:
         self.plan.findings[-1].data["cause"] = "permission"
 
     def create(self, entry: Entry, why: str) -> None:
-        reason = f"{why} as a {entry.label} with mode {entry.mode:04o}"
         if entry.kind == "dir":
             self.created.add(entry.rel)
-            self.add(MakeDir(entry.rel, reason, mode=entry.mode))
+            self.add(MakeDir(entry.rel, why, mode=entry.mode, label=entry.label))
         else:
-            self.add(WriteFile(entry.rel, reason, content=entry.content, mode=entry.mode))
+            file = WriteFile(entry.rel, why, entry.content, entry.mode, label=entry.label)
+            self.add(file)
 
     def symlink(self, entry: Entry, found: Found) -> None:
         what = f"a symlink (to {found.link_target}) stands where the {entry.label} belongs"
@@ -214,9 +214,9 @@ class _Planner:
             detail = f"{what}; it is not followed and nothing beneath it was checked"
             self.finding(entry.rel, "fail", detail, FIX_SYMLINK, "reset")
             return
-        reason = f"{what}; the link itself will be moved into the archive, its target untouched"
+        reason = f"{what} (the link itself is archived; its target is never touched)"
         self.add(ArchiveEntry(entry.rel, reason))
-        self.create(entry, "will be created as a real entry")
+        self.create(entry, "in place of the symlink")
 
     def existing(self, entry: Entry, found: Found) -> None:
         if entry.is_token_json and self.token_replaced(entry, found):
@@ -239,7 +239,7 @@ class _Planner:
             self.finding(rel, "fail", detail, permission_hint(self.tree.root), None)
             return
         why = what_is_wrong(found.mode or 0, new)
-        reason = f"mode {found.mode_text} is {why} for a {label}; will become {new:04o}"
+        reason = f"mode {found.mode_text} is {why} for a {label}"
         status: Status = "fail" if critical or why != "too open" else "warn"
         self.add(SetMode(rel, reason, mode=new, expect=found), status)
 
@@ -256,7 +256,7 @@ class _Planner:
             return True
         if problem is None:
             return False
-        reason = f"{problem}; it will be kept in the archive and replaced by {{}} (mode 0600)"
+        reason = f"{problem}; a fresh {{}} takes its place"
         self.add(ReplaceFile(entry.rel, reason, content=entry.content, mode=entry.mode))
         return True
 

@@ -97,7 +97,7 @@ def env_mode_plan(rel: str, found: Found) -> Plan:
         plan.add(separate_link(rel, found, ENV_MODE if new is None else new, ".env"))
     elif new is not None:
         why = what_is_wrong(found.mode or 0, new)
-        reason = f".env holds secrets; mode {found.mode_text} is {why}, will become {new:04o}"
+        reason = f".env holds secrets; mode {found.mode_text} is {why}"
         plan.add(SetMode(rel, reason, new, found))
     return plan
 

@@ -140,7 +140,7 @@ class ArchiveLeftover(ArchiveEntry):
 def _reason(leftover: Leftover) -> str:
     return (
         f"temp file left by an interrupted write of {leftover.target} (PID {leftover.pid} is "
-        "not running); it will be moved into the archive"
+        "not running)"
     )
 
 

@@ -31,48 +31,38 @@ class ApplyContext:
 @dataclass
 class Action(ABC):
     path: str
-    reason: str
+    reason: str  # why it is needed, as the planner found it ("mode 0777 is too open ...")
     kind: ClassVar[str] = "action"
 
     @abstractmethod
     def apply(self, ctx: ApplyContext) -> str | None:
         """Do it; return an optional detail for the report."""
 
+    @abstractmethod
+    def outcome(self, done: bool) -> str:
+        """What it does, as the plan says it ("will become 0700") or as done ("now 0700")."""
+
     def detail(self) -> str | None:
         return None
 
     def record(self, state: str, detail: str | None = None) -> ActionRecord:
+        outcome = self.outcome(done=state == "done")
         text = detail or self.detail()
-        if text and text in self.reason:
+        if text and (text in self.reason or text in outcome):
             text = None  # the reason already says it
-        reason = past_tense(self.reason) if state == "done" else self.reason
+        reason = f"{self.reason}; {outcome}"
         return ActionRecord(self.kind, self.path, reason, state, text)  # type: ignore[arg-type]
-
-
-# Planners write reasons for the plan ("will become 0700"); a done action reports what happened.
-_PAST = (
-    ("it will be moved", "moved"),
-    ("it will be kept", "kept"),
-    ("will be moved", "moved"),
-    ("will be created", "created"),
-    ("will become", "now"),
-    ("will be", "was"),
-)
-
-
-def past_tense(reason: str) -> str:
-    for future, past in _PAST:
-        reason = reason.replace(future, past)
-    return reason
 
 
 @dataclass
 class MakeDir(Action):
     mode: int = 0o755
+    label: str = "folder"
     kind: ClassVar[str] = "create folder"
 
-    def detail(self) -> str:
-        return f"mode {self.mode:04o}"
+    def outcome(self, done: bool) -> str:
+        created = "created" if done else "will be created"
+        return f"{created} as a {self.label} with mode {self.mode:04o}"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         try:
@@ -96,11 +86,12 @@ class SetMode(Action):
     expect: Found | None = None
     kind: ClassVar[str] = "set mode"
 
+    def outcome(self, done: bool) -> str:
+        return f"{'now' if done else 'will become'} {self.mode:04o}"
+
     def detail(self) -> str | None:
-        if f"{self.mode:04o}" in self.reason:
-            return None  # the reason already names the new mode
         before = self.expect.mode_text if self.expect else "?"
-        return f"{before} -> {self.mode:04o}"
+        return None if before in self.reason else f"was {before}"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         ctx.tree.chmod(self.path, self.mode, self.expect)
@@ -113,10 +104,15 @@ class WriteFile(Action):
 
     content: bytes = b""
     mode: int = 0o644
+    label: str = "file"
     kind: ClassVar[str] = "create file"
 
+    def outcome(self, done: bool) -> str:
+        created = "created" if done else "will be created"
+        return f"{created} as a {self.label} with mode {self.mode:04o}"
+
     def detail(self) -> str:
-        return f"mode {self.mode:04o}, {len(self.content)} bytes"
+        return f"{len(self.content)} bytes"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         ctx.tree.write_file(self.path, self.content, self.mode)
@@ -131,8 +127,9 @@ class ReplaceFile(Action):
     mode: int = 0o600
     kind: ClassVar[str] = "replace file"
 
-    def detail(self) -> str:
-        return "previous version archived"
+    def outcome(self, done: bool) -> str:
+        replaced = "replaced" if done else "will be replaced"
+        return f"{replaced} (mode {self.mode:04o}), the previous version kept in the archive"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         return self.replace_with(ctx, self.content)
@@ -164,8 +161,12 @@ class SeparateLink(ReplaceFile):
     expect: Found | None = None
     kind: ClassVar[str] = "separate hard link"
 
-    def detail(self) -> str:
-        return "the shared inode was left as it was"
+    def outcome(self, done: bool) -> str:
+        moved, put = ("moved", "put") if done else ("will be moved", "will be put")
+        return (
+            f"this name {moved} into the archive and a private copy with mode "
+            f"{self.mode:04o} {put} in its place; the shared inode is left as it is"
+        )
 
     def apply(self, ctx: ApplyContext) -> str | None:
         live = ctx.tree.inspect(self.path)
@@ -187,8 +188,7 @@ def separate_link(rel: str, found: Found, mode: int, label: str) -> SeparateLink
     """The repair of a file the tool keeps that has more than one hard link."""
     reason = (
         f"the {label} has {found.nlink} hard links: another name, maybe outside the project, "
-        "shares its content and mode; this name will be moved into the archive and a private "
-        f"copy with mode {mode:04o} put in its place"
+        "shares its content and mode"
     )
     return SeparateLink(rel, reason, mode=mode, expect=found)
 
@@ -198,6 +198,9 @@ class ArchiveEntry(Action):
     """Move whatever stands at path (file, folder or the symlink itself) into the archive."""
 
     kind: ClassVar[str] = "archive"
+
+    def outcome(self, done: bool) -> str:
+        return f"{'moved' if done else 'will be moved'} into the archive"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         return f"moved to {ctx.archive.move_in(self.path, self.reason)}"

@@ -132,7 +132,7 @@ def test_too_open_credentials_and_stray_keys_are_tightened(project: Path) -> Non
     (project / "backend/data/live_data").chmod(0o777)
 
     checked = plan(project, "check")
-    reasons = {a.path: a.reason for a in checked.actions}
+    reasons = {a.path: a.record("planned").reason for a in checked.actions}
     assert reasons[CRED] == "mode 0777 is too open for a credentials folder; will become 0700"
     assert "0644 is too open" in reasons[f"{PROD}/private_key.pem"]
     assert all(isinstance(a, SetMode) for a in checked.actions)
@@ -214,7 +214,7 @@ def test_a_corrupt_token_file_is_archived_byte_identical_and_replaced(
 
     checked = plan(project, "check")
     (action,) = checked.actions
-    assert isinstance(action, ReplaceFile) and "replaced by {}" in action.reason
+    assert isinstance(action, ReplaceFile) and "a fresh {} takes its place" in action.reason
     assert (project / TOKEN).read_bytes() == content  # planning changed nothing
 
     _, records = run(project, "init")

@@ -256,8 +256,7 @@ class _Planner:
             return True
         if problem is None:
             return False
-        reason = f"{problem}; a fresh {{}} takes its place"
-        self.add(ReplaceFile(entry.rel, reason, content=entry.content, mode=entry.mode))
+        self.add(ReplaceFile(entry.rel, problem, content=entry.content, mode=entry.mode))
         return True
 
     def credentials_contents(self, folder: str) -> None:

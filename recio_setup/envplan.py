@@ -123,9 +123,7 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
     document, changed = base.updated(desired, ENV_ORDER)
     if state.document is None:
         plan.add(
-            WriteFile(
-                state.rel, "create .env with the values above", document.text.encode(), ENV_MODE
-            )
+            WriteFile(state.rel, "none yet: the values above", document.text.encode(), ENV_MODE)
         )
     elif changed:
         data = document.text.encode()
@@ -135,7 +133,7 @@ def plan_env(state: EnvState, desired: Mapping[str, str]) -> EnvPlan:
                 "hold; nothing was written",
                 hint=f"shorten {state.rel} by hand, then run init again",
             )
-        reason = f"update {', '.join(changed)}"
+        reason = f"{', '.join(changed)} change"
         plan.add(ReplaceFile(state.rel, reason, data, ENV_MODE))
     else:
         plan.extend(env_mode_plan(state.rel, state.found))

@@ -128,8 +128,9 @@ class ReplaceFile(Action):
     kind: ClassVar[str] = "replace file"
 
     def outcome(self, done: bool) -> str:
-        replaced = "replaced" if done else "will be replaced"
-        return f"{replaced} (mode {self.mode:04o}), the previous version kept in the archive"
+        if done:  # apply's detail names where the previous version went
+            return f"replaced (mode {self.mode:04o})"
+        return f"will be replaced (mode {self.mode:04o}), the previous version kept in the archive"
 
     def apply(self, ctx: ApplyContext) -> str | None:
         return self.replace_with(ctx, self.content)

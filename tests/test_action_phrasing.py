@@ -33,7 +33,7 @@ PHRASES: list[tuple[Action, str, str]] = [
     (
         ReplaceFile("f", WHY, b"x", 0o644),
         "will be replaced (mode 0644), the previous version kept in the archive",
-        "replaced (mode 0644), the previous version kept in the archive",
+        "replaced (mode 0644)",
     ),
     (
         SeparateLink("f", WHY, b"", 0o600),

@@ -26,18 +26,22 @@ def _read_env_bytes(path: str) -> bytes:
         ) from None
 
 
-def _env_values(data: bytes, path: str) -> dict[str, str | None]:
-    """What python-dotenv reads from a .env file with these bytes."""
-    from dotenv import dotenv_values
-
+def env_text(data: bytes, path: str) -> str:
+    """A .env file's bytes as text; UsageError naming the file when they are not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"{path} is not UTF-8 text (byte {exc.start})",
             hint="run `recio-setup reset` to repair it",
         ) from None
-    return dict(dotenv_values(stream=io.StringIO(text)))
+
+
+def _env_values(data: bytes, path: str) -> dict[str, str | None]:
+    """What python-dotenv reads from a .env file with these bytes."""
+    from dotenv import dotenv_values
+
+    return dict(dotenv_values(stream=io.StringIO(env_text(data, path))))
 
 
 _env_files: FileCache[dict[str, str | None]] = FileCache(_read_env_bytes, _env_values)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from recio_setup.env_values import env_text
 from recio_setup.envfile import EnvDocument, masked_diff
 from recio_setup.errors import StepFailed, UsageError
 from recio_setup.fsentry import Found
@@ -62,14 +63,7 @@ def decode_env(data: bytes, rel: str) -> EnvDocument:
             hint="run `recio-setup reset`: it archives the file and rewrites it "
             "with every key it can still read",
         )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{rel} is not UTF-8 text (byte {exc.start})",
-            hint="run `recio-setup reset` to repair it",
-        ) from None
-    return EnvDocument.parse(text)
+    return EnvDocument.parse(env_text(data, rel))
 
 
 def read_env(tree: Tree, paths: Paths) -> EnvState:

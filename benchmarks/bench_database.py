@@ -6,7 +6,8 @@ import statistics
 import time
 
 from benchmarks.common import Figure
-from recio_setup.database import DbSettings, probe
+from recio_setup.db.probe import probe
+from recio_setup.db.target import DbSettings
 from tests.pgserver import free_port, silent_server
 
 

@@ -7,18 +7,16 @@ RECIO_BENCH_FILES sets how many files to create (default 200,000).
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import Figure, time_call
-from recio_setup.archive import Archive
-from recio_setup.datatree import plan_tree
-from recio_setup.fsops import Tree
-from recio_setup.output import Output
-from recio_setup.paths import Paths
-from recio_setup.plan import ApplyContext, apply_plan
+from recio_setup.runtime.paths import Paths
+from recio_setup.tree.archive import Archive
+from recio_setup.tree.datatree import plan_tree
+from recio_setup.tree.fsops import Tree
+from recio_setup.tree.plan import ApplyContext, apply_plan
 
 BTC_REL = "backend/data/live_data/price_history/btc"
 CALLS = 200
@@ -28,8 +26,7 @@ def _initialised(root: Path) -> Paths:
     root.mkdir()
     paths = Paths(root)
     with Tree(root) as tree:
-        out = Output(quiet=True, stdout=io.StringIO(), stderr=io.StringIO())
-        apply_plan(plan_tree(tree, paths, "init"), ApplyContext(tree, Archive(tree, "init"), out))
+        apply_plan(plan_tree(tree, paths, "init"), ApplyContext(tree, Archive(tree, "init")))
     return paths
 
 

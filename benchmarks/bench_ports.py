@@ -4,7 +4,7 @@ Targets: get_port at most 2x (it stats the manifest), get_service_url at most 3x
 the .env for TRADING_SYSTEM_HOST), each measured the three ways a service names its project
 (`root=`, REC_PROJECT_ROOT, the working folder, which costs a getcwd() per call since a process
 may chdir). The files are older than 2 s, as a running service's are (a younger file is read
-again on each call, see recio_setup/file_cache.py). A figure counts only if edits made right
+again on each call, see recio_setup/runtime/file_cache.py). A figure counts only if edits made right
 after it (a manifest port, and for get_service_url TRADING_SYSTEM_HOST in .env) are seen by the
 very next call; the run stops otherwise. Besides its stats, a lookup reads the environment
 (an unset variable costs os.environ.get about 0.4 of a stat here) and, by the working folder,
@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.common import Figure, compare_calls
-from recio_setup import runtime
-from recio_setup.manifest_cache import clear_cache
+from recio_setup.runtime.api import api as runtime
+from recio_setup.runtime.manifest_cache import clear_cache
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "templates" / "MASTER_PORT_MANIFEST.json"

@@ -34,10 +34,10 @@ _RUNTIME = (
     "get_supervisor_config_path",
 )
 _LAZY = {
-    **dict.fromkeys(_RUNTIME, "recio_setup.runtime"),
-    "ensure_data_dirs": "recio_setup.datatree",
-    "UnknownServiceError": "recio_setup.ports",
-    "ManifestError": "recio_setup.ports",
+    **dict.fromkeys(_RUNTIME, "recio_setup.runtime.api"),
+    "ensure_data_dirs": "recio_setup.tree.datatree",
+    "UnknownServiceError": "recio_setup.runtime.ports",
+    "ManifestError": "recio_setup.runtime.ports",
 }
 __all__ = ["__version__", *_LAZY]
 

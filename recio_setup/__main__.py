@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from recio_setup.cli import main
+from recio_setup.cli.app import main
 
 sys.exit(main())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from recio_setup.configfiles import EnsureFolder
-from recio_setup.fsentry import Found
-from recio_setup.leftovers import ArchiveLeftover
-from recio_setup.plan import (
+from recio_setup.tree.configfiles import EnsureFolder
+from recio_setup.tree.fsentry import Found
+from recio_setup.tree.leftovers import ArchiveLeftover
+from recio_setup.tree.plan import (
     Action,
     ArchiveEntry,
     MakeDir,

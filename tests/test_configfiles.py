@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from recio_setup.archive import Archive
-from recio_setup.configfiles import plan_config_files, render_config
 from recio_setup.errors import UsageError
-from recio_setup.fsops import Tree
-from recio_setup.output import Output
-from recio_setup.paths import Paths
-from recio_setup.plan import ApplyContext, Plan, apply_plan
+from recio_setup.runtime.paths import Paths
+from recio_setup.tree.archive import Archive
+from recio_setup.tree.configfiles import plan_config_files, render_config
+from recio_setup.tree.fsops import Tree
+from recio_setup.tree.plan import ApplyContext, Plan, apply_plan
 from tests.conftest import REPO, Cli
 
 TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
@@ -29,9 +27,8 @@ def plan(root: Path, mode: str, host: str = "192.168.1.20") -> Plan:
 
 
 def apply(root: Path, planned: Plan, command: str) -> list[str]:
-    output = Output(stdout=io.StringIO(), stderr=io.StringIO())
     with Tree(root) as tree:
-        records = apply_plan(planned, ApplyContext(tree, Archive(tree, command), output))
+        records = apply_plan(planned, ApplyContext(tree, Archive(tree, command)))
     assert all(r.state == "done" for r in records), records
     return [f"{r.kind} {r.path}" for r in records]
 

@@ -13,18 +13,14 @@ from typing import Any
 
 import pytest
 
-from recio_setup.database import (
-    DbProbe,
-    DbSettings,
-    generate_password,
-    parse_database_url,
-    probe,
-    redact_url,
-)
+from recio_setup.db.connect import mask
+from recio_setup.db.probe import DbProbe, probe
+from recio_setup.db.target import DbSettings
+from recio_setup.db.url import SSLMODES, parse_database_url
+from recio_setup.env.settings import generate_password
 from recio_setup.errors import UsageError
-from recio_setup.pgconn import mask
+from recio_setup.masking import redact_url
 from recio_setup.result import MASK
-from recio_setup.settings import SSLMODES
 from tests.pgserver import (
     HBA_REJECTED_ROLE,
     create_role,

@@ -1,11 +1,10 @@
 """The data tree: exact modes under any umask, idempotence, tightening, repairs that lose nothing.
 
-Every test plans and applies on a real temporary tree through recio_setup.fsops.
+Every test plans and applies on a real temporary tree through recio_setup.tree.fsops.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -14,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.archive import Archive
-from recio_setup.datatree import (
+from recio_setup.result import ActionRecord
+from recio_setup.runtime.paths import Paths
+from recio_setup.tree.archive import Archive
+from recio_setup.tree.datatree import (
     TABLE,
     PlanMode,
     TreePlan,
@@ -25,11 +26,8 @@ from recio_setup.datatree import (
     table,
     token_problem,
 )
-from recio_setup.fsops import Tree
-from recio_setup.output import Output
-from recio_setup.paths import Paths
-from recio_setup.plan import ApplyContext, ArchiveEntry, ReplaceFile, SetMode, apply_plan
-from recio_setup.result import ActionRecord
+from recio_setup.tree.fsops import Tree
+from recio_setup.tree.plan import ApplyContext, ArchiveEntry, ReplaceFile, SetMode, apply_plan
 from tests.conftest import tree_snapshot
 
 USER = "user_0001"
@@ -50,8 +48,7 @@ def run(
     """Plan and apply the way init and reset do; returns the plan and what happened."""
     with Tree(root) as tree:
         the_plan = plan_tree(tree, Paths(root, user), mode)
-        out = Output(quiet=True, stdout=io.StringIO(), stderr=io.StringIO())
-        records = apply_plan(the_plan, ApplyContext(tree, Archive(tree, mode), out))
+        records = apply_plan(the_plan, ApplyContext(tree, Archive(tree, mode)))
     return the_plan, records
 
 

@@ -4,19 +4,17 @@ swapped in after planning is not followed, and a FIFO or a link inside credentia
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from recio_setup.archive import Archive
-from recio_setup.datatree import PlanMode, deviation_checks
-from recio_setup.fsops import Tree
-from recio_setup.output import Output
-from recio_setup.plan import ApplyContext, ArchiveEntry, MakeDir, Plan, apply_plan
 from recio_setup.result import ActionRecord
+from recio_setup.tree.archive import Archive
+from recio_setup.tree.datatree import PlanMode, deviation_checks
+from recio_setup.tree.fsops import Tree
+from recio_setup.tree.plan import ApplyContext, ArchiveEntry, MakeDir, Plan, apply_plan
 from tests.conftest import tree_snapshot
 from tests.test_datatree import CRED, PROD, TOKEN, UDIR, archived, initialised, mode_of, plan, run
 
@@ -37,8 +35,7 @@ def outside(tmp_path: Path) -> Path:
 
 def apply(root: Path, the_plan: Plan, command: str = "init") -> list[ActionRecord]:
     with Tree(root) as tree:
-        out = Output(quiet=True, stdout=io.StringIO(), stderr=io.StringIO())
-        return apply_plan(the_plan, ApplyContext(tree, Archive(tree, command), out))
+        return apply_plan(the_plan, ApplyContext(tree, Archive(tree, command)))
 
 
 def link_in_place_of(path: Path, target: Path) -> None:

@@ -11,7 +11,7 @@ from dotenv import dotenv_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recio_setup.envfile import EnvDocument, encode_line, masked_diff
+from recio_setup.env.document import EnvDocument, encode_line, masked_diff
 from recio_setup.errors import UsageError
 from tests.conftest import Cli
 

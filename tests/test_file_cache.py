@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.file_cache import FileCache
+from recio_setup.runtime.file_cache import FileCache
 
 
 class Counted:

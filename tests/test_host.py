@@ -7,7 +7,7 @@ import json
 import pytest
 
 from recio_setup.errors import UsageError
-from recio_setup.host import (
+from recio_setup.runtime.host import (
     Interface,
     candidates_from_interfaces,
     detect_host,

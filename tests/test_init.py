@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from recio_setup.settings import ENV_ORDER
+from recio_setup.env.settings import ENV_ORDER
 from tests.conftest import REPO, Cli, tree_snapshot
 
 BASE = ("--non-interactive", "--skip-db-check")

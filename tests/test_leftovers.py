@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.fsops import TEMP_TOKEN_BYTES, temp_name
-from recio_setup.leftovers import TEMP_NAME, pid_running
+from recio_setup.tree.fsops import TEMP_TOKEN_BYTES, temp_name
+from recio_setup.tree.leftovers import TEMP_NAME, pid_running
 from tests.conftest import Cli, tree_snapshot
 from tests.test_reset import ENV, INIT, USER
 
@@ -32,7 +32,7 @@ def stall(fd):
         time.sleep(300)
     real_fsync(fd)
 os.fsync = stall
-from recio_setup.cli import main
+from recio_setup.cli.app import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -180,8 +180,8 @@ def test_a_leftover_beside_the_target_of_an_env_symlink_is_found(
 
 
 def test_a_crash_log_leftover_is_found(project: Path, cli: Cli, dead_pid: int) -> None:
-    from recio_setup import cli as cli_module
-    from recio_setup.output import Output
+    from recio_setup.cli.app import app as cli_module
+    from recio_setup.cli.output import Output
 
     try:
         raise RuntimeError("planted")
@@ -280,12 +280,11 @@ def test_a_temp_file_of_a_running_process_is_left_alone(
 
 
 def test_a_leftover_replaced_after_planning_is_not_moved(ready: Path, dead_pid: int) -> None:
-    from recio_setup.archive import Archive
-    from recio_setup.fsops import Tree
-    from recio_setup.leftovers import plan_leftovers
-    from recio_setup.output import Output
-    from recio_setup.paths import Paths
-    from recio_setup.plan import ApplyContext, apply_plan
+    from recio_setup.runtime.paths import Paths
+    from recio_setup.tree.archive import Archive
+    from recio_setup.tree.fsops import Tree
+    from recio_setup.tree.leftovers import plan_leftovers
+    from recio_setup.tree.plan import ApplyContext, apply_plan
 
     replaced = leave(ready, ".env", dead_pid)
     gone = leave(ready, f"{CONFIG}/config.json", dead_pid)
@@ -295,7 +294,7 @@ def test_a_leftover_replaced_after_planning_is_not_moved(ready: Path, dead_pid: 
         (ready / replaced).unlink()
         (ready / replaced).symlink_to(ready / ".env")  # swapped in between plan and apply
         (ready / gone).unlink()
-        records = apply_plan(plan, ApplyContext(tree, Archive(tree, "init"), Output(quiet=True)))
+        records = apply_plan(plan, ApplyContext(tree, Archive(tree, "init")))
     states = {r.path: (r.state, r.detail) for r in records}
     assert states[replaced][0] == "failed" and "replaced" in str(states[replaced][1])
     assert states[gone] == ("skipped", "it was already gone")

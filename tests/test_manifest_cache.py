@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.manifest_cache import cached_manifest, clear_cache
-from recio_setup.ports import ManifestError, ManifestMissing
+from recio_setup.runtime.manifest_cache import cached_manifest, clear_cache
+from recio_setup.runtime.ports import ManifestError, ManifestMissing
 from tests.conftest import REPO, ROOT_ON_LINUX, mounted
 
 TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
@@ -267,7 +267,7 @@ def test_a_signal_handler_may_look_up_during_a_lookup(manifest: Path) -> None:
     # The handler runs on the thread that is inside a lookup: a lock there would hang.
     code = f"""
 import os, signal, sys, time
-from recio_setup.manifest_cache import cached_manifest
+from recio_setup.runtime.manifest_cache import cached_manifest
 path, text = {str(manifest)!r}, {manifest_text(3000)!r}
 seen = []
 signal.signal(signal.SIGALRM, lambda *_: seen.append(cached_manifest(path).port("main_app")))

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from recio_setup.errors import RecioError
-from recio_setup.manifest_cache import cached_manifest, clear_cache
-from recio_setup.ports import (
+from recio_setup.runtime.manifest_cache import cached_manifest, clear_cache
+from recio_setup.runtime.ports import (
     ManifestError,
     ManifestMissing,
     UnknownServiceError,

@@ -12,14 +12,10 @@ from typing import Any
 
 import pytest
 
-from recio_setup.database import (
-    AdminSettings,
-    DbSettings,
-    ProvisionReport,
-    generate_password,
-    probe,
-    provision,
-)
+from recio_setup.db.probe import probe
+from recio_setup.db.provision import AdminSettings, ProvisionReport, provision
+from recio_setup.db.target import DbSettings
+from recio_setup.env.settings import generate_password
 from recio_setup.errors import RecioError, StepFailed, UsageError
 from tests.pgserver import create_role, free_port
 

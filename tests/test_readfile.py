@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.readfile import TEXT_LIMIT
+from recio_setup.runtime.readfile import TEXT_LIMIT
 from tests.conftest import Cli, tree_snapshot
 from tests.test_runtime import MANIFEST_REL, install_manifest
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup import cli
+from recio_setup.cli.app import app as cli
 from recio_setup.errors import RecioError
 from recio_setup.result import Result
 from tests.conftest import Cli
@@ -28,7 +28,7 @@ def planted(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def run_ports_as(planted: pytest.MonkeyPatch, project: Path, behaviour: object, *flags: str) -> int:
-    from recio_setup.commands import ports
+    from recio_setup.cli.commands import ports
 
     planted.setattr(ports, "run", behaviour)
     return cli.main(["ports", "--root", str(project), *flags])
@@ -74,7 +74,7 @@ def test_a_note_of_a_result(
 def test_a_crash_and_its_log(
     planted: pytest.MonkeyPatch, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from recio_setup.commands import init
+    from recio_setup.cli.commands import init
 
     def crashes(ctx: object) -> None:
         raise RuntimeError(f"bug while holding {SECRET}")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import recio_setup
-from recio_setup import runtime
 from recio_setup.errors import UsageError
-from recio_setup.manifest_cache import clear_cache
-from recio_setup.ports import ManifestError, ManifestMissing, UnknownServiceError
+from recio_setup.runtime.api import api as runtime
+from recio_setup.runtime.manifest_cache import clear_cache
+from recio_setup.runtime.ports import ManifestError, ManifestMissing, UnknownServiceError
 from tests.conftest import REPO, ROOT_ON_LINUX, mounted
 
 TEMPLATE = REPO / "templates/MASTER_PORT_MANIFEST.json"
@@ -131,10 +131,10 @@ def test_user_comes_from_argument_then_env(project: Path, monkeypatch: pytest.Mo
 def test_import_is_cheap_and_exports_are_lazy() -> None:
     code = (
         "import sys, recio_setup\n"
-        "heavy = [m for m in ('rich', 'psycopg', 'questionary', 'recio_setup.runtime') "
+        "heavy = [m for m in ('rich', 'psycopg', 'questionary', 'recio_setup.runtime.api') "
         "if m in sys.modules]\n"
         "assert not heavy, heavy\n"
-        "assert callable(recio_setup.get_port) and 'recio_setup.runtime' in sys.modules\n"
+        "assert callable(recio_setup.get_port) and 'recio_setup.runtime.api' in sys.modules\n"
         "assert 'rich' not in sys.modules\n"
         "assert set(recio_setup.__all__) >= {'get_port', 'ensure_data_dirs', 'get_host'}\n"
     )

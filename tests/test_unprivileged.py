@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.datatree import table
+from recio_setup.tree.datatree import table
 from tests.conftest import GUARD_DIR, REPO, SCRUBBED, Run
 from tests.test_reset import INIT
 

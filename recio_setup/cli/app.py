@@ -1,0 +1,315 @@
+"""The command line: argparse, the default command, exit codes, and the one place errors are caught.
+
+Exit codes (docs/architecture.md): 0 success; 1 a check found problems or a step failed; 2 bad
+input or usage, and then nothing was written; 3 an unexpected error (a bug, with a crash log);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
+
+from recio_setup import __version__
+from recio_setup.cli.output import Output
+from recio_setup.errors import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    EXIT_PROBLEMS,
+    RecioError,
+    UsageError,
+    disk_error,
+)
+from recio_setup.result import Result
+from recio_setup.runtime.paths import (
+    DEFAULT_USER,
+    ROOT_ENV,
+    Paths,
+    resolve_project_root,
+    validate_user,
+)
+
+LAUNCHER_ROOT_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
+
+TOP_DESCRIPTION = """\
+Set up, check and repair a local REC.IO trading-system environment.
+
+With no command, `init` runs: it asks a few questions (or reads flags and environment variables
+when there is no terminal or with --non-interactive), writes .env, installs the port manifest and
+config, creates the data tree with private modes on credentials, and tests PostgreSQL.
+"""
+
+EXIT_CODES = """\
+Exit codes: 0 success; 1 a check found problems or a step failed; 2 bad input (nothing written);
+3 an unexpected error (a bug: the message names a log file); 130 interrupted."""
+TOP_EPILOG = (
+    EXIT_CODES
+    + """
+
+Run `recio-setup COMMAND --help` for the flags of a command."""
+)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Re-wraps each paragraph to the terminal's width, keeping blank lines between them."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+        return "\n\n".join(
+            textwrap.fill(p, width, initial_indent=indent, subsequent_indent=indent)
+            for p in paragraphs
+        )
+
+
+def program_name() -> str:
+    """How the user started us: bootstrap.py users may not have `recio-setup` on PATH."""
+    return "python3 bootstrap.py" if os.environ.get(LAUNCHER_ROOT_ENV) else "recio-setup"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so --json still gets its envelope."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=_suggestion(self, message) or f"see `{self.prog} --help`")
+
+
+def _options(parser: argparse.ArgumentParser, *, taking_value: bool = False) -> set[str]:
+    """Every option of the parser and its subcommands (or only those that take a value)."""
+    options: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= _options(sub, taking_value=taking_value)
+        elif not taking_value or action.nargs != 0:
+            options.update(action.option_strings)
+    return options
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
+    """`did you mean --host?` for a mistyped option."""
+    if not message.startswith("unrecognized arguments:"):
+        return None
+    known = sorted(o for o in _options(parser) if o.startswith("--"))
+    for word in message.split(":", 1)[1].split():
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            if close:
+                return f"did you mean {close[0]}? (see `{parser.prog} --help`)"
+    return None
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("common options")
+    group.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the REC.IO project folder (default: the folder holding bootstrap.py when run "
+        "through it, even if $REC_PROJECT_ROOT is set; else $REC_PROJECT_ROOT, else the nearest "
+        "folder above holding the port manifest)",
+    )
+    group.add_argument(
+        "--user",
+        metavar="USER_ID",
+        default=DEFAULT_USER,
+        help=f"the data-tree user, `user_` followed by digits (default: {DEFAULT_USER})",
+    )
+    group.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    group.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    group.add_argument("-v", "--verbose", action="store_true", help="print more detail")
+    group.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour output (default: auto; NO_COLOR is honoured)",
+    )
+
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"recio_setup.cli.commands.{name}")
+
+
+def build_parser() -> Parser:
+    from recio_setup.cli.commands import COMMAND_NAMES
+
+    parser = Parser(
+        prog=program_name(),
+        description=TOP_DESCRIPTION,
+        epilog=TOP_EPILOG.replace("recio-setup", program_name()),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"recio-setup {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_NAMES:
+        module = command_module(name)
+        sub = subparsers.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=HelpFormatter,
+            epilog=EXIT_CODES,
+        )
+        module.add_arguments(sub)
+        add_common_arguments(sub)
+    return parser
+
+
+def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Put the command first, so common flags may come before it; no command means `init`."""
+    from recio_setup.cli.commands import COMMAND_NAMES, DEFAULT_COMMAND
+
+    args = list(argv)
+    # Options that take a value, so that `--root init` is not mistaken for the command.
+    takes_value = _options(parser, taking_value=True)
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            break
+        if word.startswith("-"):
+            index += 2 if word in takes_value else 1
+            continue
+        if word in COMMAND_NAMES:
+            return [word, *args[:index], *args[index + 1 :]]
+        close = difflib.get_close_matches(word, COMMAND_NAMES, n=1)
+        if close:
+            raise UsageError(f"unknown command {word!r}", hint=f"did you mean `{close[0]}`?")
+        break
+    if set(args) & {"-h", "--help", "--version"} and len(args) == 1:
+        return args
+    return [DEFAULT_COMMAND, *args]
+
+
+def resolve_root(args: argparse.Namespace, output: Output) -> Path:
+    """--root, else the launcher's folder, else REC_PROJECT_ROOT, else the folder found above."""
+    if args.root is not None and not args.root.strip():
+        raise UsageError(
+            "--root is empty",
+            hint="pass the project folder, e.g. --root ~/rec_io (a variable that is not set "
+            "expands to nothing)",
+        )
+    launcher_root = os.environ.get(LAUNCHER_ROOT_ENV)
+    if args.root:
+        root = resolve_project_root(args.root)
+    elif launcher_root:
+        root = Path(launcher_root)
+        _say_the_launcher_wins(root, output)
+    else:
+        root = resolve_project_root()
+    if not root.is_dir():
+        raise UsageError(
+            f"the project folder {root} does not exist or is not a folder",
+            hint="pass --root DIR with the REC.IO project folder",
+        )
+    return root
+
+
+def _say_the_launcher_wins(root: Path, output: Output) -> None:
+    """bootstrap.py sets up its own checkout; a REC_PROJECT_ROOT elsewhere is only for services."""
+    from_env = os.environ.get(ROOT_ENV)
+    if from_env and Path(from_env).expanduser().absolute() != root:
+        output.warn(
+            f"{ROOT_ENV}={from_env} is not used: bootstrap.py works on the folder it is in, "
+            f"{root} (pass --root {from_env} to work on that one)"
+        )
+
+
+def _guess_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv
+
+
+def may_write(args: argparse.Namespace) -> bool:
+    """Whether this run may change the project; only then may its crash log go into logs/."""
+    read_only: bool = command_module(args.command).READ_ONLY
+    return not (read_only or getattr(args, "dry_run", False))
+
+
+def write_crash_log(root: Path | None, output: Output) -> str:
+    """Save the traceback where the user can find it: in the project's logs/ when `root` is
+    given, else in the temp folder. Secrets are masked in it too."""
+    import traceback
+
+    text = output.redact(traceback.format_exc())
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if root is not None:
+        try:
+            from recio_setup.tree.fsops import Tree
+
+            with Tree(root) as tree:
+                tree.ensure_dirs("logs", 0o755)
+                rel = f"logs/recio-setup-crash-{stamp}-{os.getpid()}.log"
+                tree.write_file(rel, text.encode(), 0o600)
+            return str(root / rel)
+        except (OSError, RecioError):
+            pass
+    import tempfile
+
+    handle, path = tempfile.mkstemp(prefix="recio-setup-crash-", suffix=".log")
+    with os.fdopen(handle, "w") as log:
+        log.write(text)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        # Answered before building the parser, which imports every command module.
+        sys.stdout.write(f"recio-setup {__version__}\n")
+        return 0
+    output = Output(json_mode=_guess_json(argv))
+    command = "recio-setup"
+    log_root: Path | None = None  # None: a crash log goes to the temp folder
+    try:
+        parser = build_parser()
+        args = parser.parse_args(normalise_argv(argv, parser))
+        command = args.command
+        output = Output(
+            json_mode=args.json, quiet=args.quiet, verbose=args.verbose, color=args.color
+        )
+        root = resolve_root(args, output)
+        paths = Paths(root, validate_user(args.user))
+        log_root = root if may_write(args) else None
+        from recio_setup.cli.commands import Context
+
+        result: Result = command_module(command).run(Context(command, args, paths, output))
+        output.result(result)
+        return result.exit_code
+    except KeyboardInterrupt:
+        output.error(RecioError("interrupted", cause="interrupted"), command=command)
+        return EXIT_INTERRUPTED
+    except RecioError as error:
+        output.error(error, command=command)
+        return error.exit_code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing more to say to it.
+        sys.stderr.close()
+        return EXIT_PROBLEMS
+    except OSError as exc:
+        disk = disk_error(exc, str(root) if root else None)
+        if disk is None:
+            return _unexpected(exc, log_root, output, command)
+        output.error(disk, command=command)
+        return disk.exit_code
+    except Exception as exc:
+        return _unexpected(exc, log_root, output, command)
+
+
+def _unexpected(exc: Exception, root: Path | None, output: Output, command: str) -> int:
+    """A bug: a short message, and the traceback in a log file."""
+    log_path = write_crash_log(root, output)
+    unexpected = RecioError(
+        f"unexpected error: {type(exc).__name__}: {exc}",
+        hint="this is a bug in recio-setup; the log has the traceback, please report it",
+        cause="bug",
+    )
+    output.error(unexpected, command=command, log_path=log_path)
+    return EXIT_BUG

@@ -1,0 +1,62 @@
+"""One module per subcommand; each has HELP, DESCRIPTION, add_arguments(parser) and run(ctx).
+
+Command modules are imported to build the parser, so they import only cheap things at the top;
+psycopg and questionary are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from recio_setup.cli.output import Output
+from recio_setup.runtime.paths import Paths
+
+COMMAND_NAMES = ("init", "check", "reset", "ports")
+MAX_LOCK_TIMEOUT = 3600.0
+
+
+def validate_lock_timeout(args: argparse.Namespace) -> None:
+    import math
+
+    from recio_setup.errors import UsageError
+
+    value = args.lock_timeout
+    if not (math.isfinite(value) and 0 <= value <= MAX_LOCK_TIMEOUT):
+        raise UsageError(
+            f"--lock-timeout {value:g} is out of range",
+            hint="give a number of seconds from 0 to 3600, e.g. --lock-timeout 10",
+        )
+
+
+DEFAULT_COMMAND = "init"
+
+
+@dataclass
+class Context:
+    """What every command gets: arguments, the project's paths, the output and the environment."""
+
+    command: str
+    args: argparse.Namespace
+    paths: Paths
+    output: Output
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def __post_init__(self) -> None:
+        from recio_setup.env.environment import TextEnvironment, input_secrets
+
+        self.output.add_secrets(input_secrets(self.args, self.environ))
+        self.environ = TextEnvironment(self.environ)
+
+    @property
+    def interactive(self) -> bool:
+        """Prompts are allowed only with a terminal on stdin and without --non-interactive."""
+        if getattr(self.args, "non_interactive", False):
+            return False
+        try:
+            return sys.stdin is not None and sys.stdin.isatty()
+        except (ValueError, OSError):
+            return False

@@ -1,0 +1,195 @@
+"""The database flags shared by init and check, and the database steps they run."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from recio_setup.db.url import SSLMODES
+from recio_setup.env.settings import SSLMODE_FIELD, describe_source
+from recio_setup.errors import RecioError, UsageError
+from recio_setup.result import ActionRecord, Check, Result, Value
+
+if TYPE_CHECKING:
+    from recio_setup.cli.commands import Context
+    from recio_setup.db.provision import ProvisionReport
+    from recio_setup.db.target import DbSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> None:
+    group = parser.add_argument_group("database")
+    group.add_argument(
+        "--skip-db-check", action="store_true", help="do not test the PostgreSQL connection"
+    )
+    group.add_argument(
+        "--db-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="connection timeout (default: 5)",
+    )
+    group.add_argument(
+        "--db-sslmode",
+        choices=SSLMODES,
+        metavar="MODE",
+        help=f"libpq sslmode: {', '.join(SSLMODES)} (default: POSTGRES_SSLMODE, else "
+        "DATABASE_URL's ?sslmode=, else prefer)",
+    )
+    if not provisioning:
+        return
+    group.add_argument(
+        "--create-db",
+        action="store_true",
+        help="create the role and the database (idempotent), as an admin",
+    )
+    group.add_argument(
+        "--admin-url",
+        metavar="URL",
+        help="admin connection for --create-db (default: POSTGRES_ADMIN_URL, else "
+        "libpq defaults); put a password in POSTGRES_ADMIN_URL or a file",
+    )
+    group.add_argument(
+        "--admin-password-file",
+        metavar="FILE",
+        help="read the admin password from the first line of FILE (- for stdin)",
+    )
+    group.add_argument(
+        "--reset-db-password",
+        action="store_true",
+        help="with --create-db, set the existing role's password to POSTGRES_PASSWORD",
+    )
+
+
+def skipped() -> Check:
+    return Check("database", "info", "connection test skipped (--skip-db-check)")
+
+
+def validate(args: argparse.Namespace) -> None:
+    if not 1 <= args.db_timeout <= 3600:
+        raise UsageError(
+            f"--db-timeout {args.db_timeout:g} is out of range",
+            hint="give a number of seconds from 1 to 3600, e.g. --db-timeout 5",
+        )
+    if getattr(args, "reset_db_password", False) and not args.create_db:
+        raise UsageError("--reset-db-password only works with --create-db", hint="add --create-db")
+
+
+def validate_admin(ctx: Context) -> None:
+    """Read and check the admin inputs before anything is written (bad input: exit 2)."""
+    if not getattr(ctx.args, "create_db", False):
+        return
+    ctx.args.admin_password = _admin_password(ctx)
+    ctx.output.add_secret(ctx.args.admin_password)
+    url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL")
+    if url:
+        import psycopg.conninfo
+
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except (psycopg.Error, UnicodeDecodeError):  # a %-escape that is not UTF-8, too
+            from recio_setup.masking import redact_url
+
+            where = "--admin-url" if ctx.args.admin_url else "POSTGRES_ADMIN_URL"
+            raise UsageError(
+                f"{where} {redact_url(url)!r} is not a valid connection URL",
+                hint="use postgresql://USER@HOST:PORT/DBNAME, percent-encoding special characters",
+            ) from None
+
+
+def settings_from(
+    values: Mapping[str, Value], args: argparse.Namespace, sslmode: Value
+) -> DbSettings:
+    from recio_setup.db.target import DbSettings
+
+    return DbSettings.from_values(
+        {key: value.value for key, value in values.items()},
+        sslmode=sslmode.value,
+        connect_timeout=args.db_timeout,
+    )
+
+
+def _admin_password(ctx: Context) -> str | None:
+    from recio_setup.env.settings import read_password_file
+
+    if ctx.args.admin_password_file:
+        return read_password_file(ctx.args.admin_password_file, "--admin-password-file") or None
+    if ctx.environ.get("POSTGRES_ADMIN_PASSWORD"):
+        return ctx.environ["POSTGRES_ADMIN_PASSWORD"]
+    return None
+
+
+def _provision_asking_for_password(
+    ctx: Context, admin_url: str | None, settings: DbSettings
+) -> ProvisionReport:
+    """Provision as the admin; on a terminal, ask (masked) for an admin password it turns out
+    to need, then try once more."""
+    from recio_setup.db.provision import AdminSettings, provision
+
+    password = getattr(ctx.args, "admin_password", None)
+    for attempt in range(2):
+        ctx.output.add_secret(password)
+        admin = AdminSettings(url=admin_url, password=password)
+        try:
+            with ctx.output.progress("creating the database role and database"):
+                return provision(
+                    admin,
+                    settings,
+                    reset_password=ctx.args.reset_db_password,
+                    timeout=ctx.args.db_timeout,
+                )
+        except RecioError as error:
+            wants_password = error.cause in ("admin_no_password", "admin_auth_failed")
+            if attempt or not wants_password or not ctx.interactive:
+                raise
+            from recio_setup.cli.wizard import ask_secret
+
+            password = ask_secret("PostgreSQL admin password (hidden):")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def database_steps(
+    ctx: Context, values: Mapping[str, Value], result: Result, sslmode: Value
+) -> None:
+    """--create-db (provision), then the connection test unless --skip-db-check."""
+    create = getattr(ctx.args, "create_db", False)
+    if ctx.args.skip_db_check and not create:
+        # Not even imported: psycopg costs ~100 ms at start-up.
+        result.checks.append(skipped())
+        return
+    settings = settings_from(values, ctx.args, sslmode)
+    if create:
+        admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
+        try:
+            report = _provision_asking_for_password(ctx, admin_url, settings)
+        except RecioError as error:
+            # .env is already written; report the cause and fix instead of aborting the report.
+            result.checks.append(
+                Check("create database", "fail", error.message, error.hint, {"cause": error.cause})
+            )
+            return
+        result.checks.extend(report.to_checks())
+        if report.changed:
+            result.actions.append(
+                ActionRecord(
+                    "provision",
+                    f"{settings.user}@{settings.dbname}",
+                    " ".join(report.steps),
+                    "done",
+                )
+            )
+    if ctx.args.skip_db_check:
+        result.checks.append(skipped())
+        return
+    from recio_setup.db.probe import probe
+
+    with ctx.output.progress(f"testing PostgreSQL at {settings.host}:{settings.port}"):
+        outcome = probe(settings)
+    check = outcome.to_check()
+    if outcome.cause in ("ssl_required", "ssl_unsupported") and sslmode.source != "default":
+        # The fix may be to change the place the mode came from, not to add a flag.
+        where = describe_source(SSLMODE_FIELD, sslmode.source)
+        check.fix = f"{check.fix}; sslmode {sslmode.value} came from {where}"
+    if not ctx.output.verbose and not ctx.output.json_mode:
+        check.data.pop("raw", None)
+    result.checks.append(check)

@@ -1,0 +1,288 @@
+"""`recio-setup init` (the default): values, .env, config files, the data tree, then the database.
+
+Steps run in that order and each is reported. A failure after .env is written leaves .env
+written and says what to do next. Nothing is written on bad input (exit 2), on Ctrl-C in the
+wizard (exit 130), or with --dry-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from recio_setup.cli.commands import dbflags, validate_lock_timeout
+from recio_setup.env.plan import EnvPlan, plan_env, read_env
+from recio_setup.env.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
+from recio_setup.errors import EXIT_PROBLEMS, UsageError
+from recio_setup.masking import url_holds_secret
+from recio_setup.result import ActionRecord, Check, Result, Value
+from recio_setup.tree.fsops import Tree
+from recio_setup.tree.plan import ApplyContext, Plan, apply_plan
+from recio_setup.tree.runlock import RunLock
+
+if TYPE_CHECKING:
+    from recio_setup.cli.commands import Context
+
+# A command that writes into the project (unless --dry-run); its crash log goes into logs/.
+READ_ONLY = False
+HELP = "set up .env, the port manifest, config and the data tree; test PostgreSQL (default)"
+DESCRIPTION = """\
+Set up a REC.IO environment, in this order: write .env (TRADING_SYSTEM_HOST, AUTH_ENABLED,
+DATABASE_TYPE, POSTGRES_*), install backend/core/config/MASTER_PORT_MANIFEST.json and config.json
+when missing, create the data tree under backend/data with private modes on credentials, and test
+the PostgreSQL connection.
+
+Values come from, in order: flags > environment variables > the existing .env > detected (host) >
+defaults. On a terminal a short wizard asks for the rest; with no terminal on stdin or with
+--non-interactive nothing is asked. Running it again on a finished tree changes nothing.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    values = parser.add_argument_group(
+        "values (each also read from the environment variable named)"
+    )
+    values.add_argument("--host", metavar="HOST", help="TRADING_SYSTEM_HOST (default: detected)")
+    values.add_argument(
+        "--auth-enabled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="AUTH_ENABLED (default: false)",
+    )
+    values.add_argument(
+        "--postgres-host", metavar="HOST", help="POSTGRES_HOST (default: localhost)"
+    )
+    values.add_argument("--postgres-port", metavar="PORT", help="POSTGRES_PORT (default: 5432)")
+    values.add_argument("--postgres-db", metavar="NAME", help="POSTGRES_DB (default: rec_io_db)")
+    values.add_argument(
+        "--postgres-user", metavar="NAME", help="POSTGRES_USER (default: rec_io_user)"
+    )
+    values.add_argument(
+        "--postgres-password-file",
+        metavar="FILE",
+        help="read POSTGRES_PASSWORD from the first line of FILE (- for stdin); "
+        "no flag takes a password itself, since it would show in `ps`",
+    )
+    values.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="postgresql://USER@HOST:PORT/DB[?sslmode=MODE] as a source for POSTGRES_* and "
+        "the sslmode; put a password in DATABASE_URL (environment), not in this flag",
+    )
+    run = parser.add_argument_group("running")
+    run.add_argument(
+        "--non-interactive",
+        "-y",
+        "--yes",
+        action="store_true",
+        help="never prompt; a missing value is an error naming its flag",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and a masked diff of .env; change nothing",
+    )
+    run.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait this long for another run's lock (default: 10)",
+    )
+    dbflags.add_arguments(parser, provisioning=True)
+
+
+def _refuse_password_in_flag_url(args: argparse.Namespace) -> None:
+    for flag in ("database_url", "admin_url"):
+        url = getattr(args, flag, None)
+        # Whatever the URL's shape: a malformed one (no `@host`, one slash) still shows in `ps`.
+        if url and url_holds_secret(url):
+            name = "--" + flag.replace("_", "-")
+            env = "DATABASE_URL" if flag == "database_url" else "POSTGRES_ADMIN_URL"
+            raise UsageError(
+                f"{name} holds what may be a password (text after the user's `:`, or a "
+                "password or token parameter), which would show in `ps` and shell history",
+                hint=f"set {env} in the environment instead, or pass the password through a file",
+            )
+
+
+def _fill_password(values: dict[str, Value], ctx: Context) -> None:
+    """With no password anywhere: generate one for --create-db, else the documented default."""
+    if "POSTGRES_PASSWORD" in values or ctx.interactive:
+        return
+    if ctx.args.create_db:
+        values["POSTGRES_PASSWORD"] = Value(
+            "POSTGRES_PASSWORD", generate_password(), "generated", True
+        )
+        return
+    ctx.output.warn(
+        f"no database password given; using the documented default "
+        f"{DEFAULT_PASSWORD!r}. Set POSTGRES_PASSWORD or --postgres-password-file "
+        "for anything but a throwaway setup."
+    )
+    values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", DEFAULT_PASSWORD, "default", True)
+
+
+def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], Value, EnvPlan]:
+    """The .env values, the sslmode of the database steps (not a .env value), and the .env plan."""
+    from recio_setup.runtime.host import detect_candidates, detect_host
+
+    _refuse_password_in_flag_url(ctx.args)
+    state = read_env(tree, ctx.paths)
+    env_values = state.document.values() if state.document else {}
+    if state.document and state.document.bad_lines():
+        lines = ", ".join(str(line.number) for line in state.document.bad_lines())
+        ctx.output.warn(
+            f".env has lines python-dotenv cannot read (line {lines}); they are kept "
+            "as they are. `recio-setup reset` can rewrite the file."
+        )
+    # Interface detection runs a subprocess: only when its answer can matter.
+    host_given = (
+        ctx.args.host
+        or ctx.environ.get("TRADING_SYSTEM_HOST")
+        or env_values.get("TRADING_SYSTEM_HOST")
+    )
+    candidates = detect_candidates() if ctx.interactive or not host_given else []
+    # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
+    values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
+    sslmode = resolve_sslmode(ctx.args, ctx.environ)
+    dbflags.validate(ctx.args)
+    dbflags.validate_admin(ctx)
+    validate_lock_timeout(ctx.args)
+    _fill_password(values, ctx)
+    if ctx.interactive:
+        from recio_setup.cli.wizard import run_wizard
+
+        offer = not (ctx.args.create_db or ctx.args.skip_db_check)
+        values, create_db = run_wizard(
+            values, candidates, ctx.output, offer_create_db=offer, also_shown=(sslmode,)
+        )
+        if create_db:
+            ctx.args.create_db = True
+            dbflags.validate_admin(ctx)
+    for value in values.values():
+        if value.secret:
+            ctx.output.add_secret(value.value)
+    return values, sslmode, plan_env(state, {key: value.value for key, value in values.items()})
+
+
+def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
+    from recio_setup.tree.configfiles import plan_config_files
+    from recio_setup.tree.datatree import plan_tree
+    from recio_setup.tree.leftovers import plan_leftovers
+
+    plan = Plan()
+    plan.extend(env.plan)
+    plan.extend(plan_config_files(tree, ctx.paths, host, "init"))
+    plan.extend(plan_tree(tree, ctx.paths, "init"))
+    plan.extend(plan_leftovers(tree, ctx.paths))
+    return plan
+
+
+def run(ctx: Context) -> Result:
+    result = Result("init", dry_run=ctx.args.dry_run)
+    with Tree(ctx.paths.root) as tree:
+        values, sslmode, env = gather_values(ctx, tree)
+        result.values = [*values.values(), sslmode]
+        result.data["values_confirmed"] = ctx.interactive  # the wizard showed them already
+        host = values["TRADING_SYSTEM_HOST"].value
+        if ctx.args.dry_run:
+            plan = build_plan(ctx, tree, env, host)
+            return _dry_run_result(ctx, result, plan, env)
+        if ctx.interactive:
+            _confirm(ctx, build_plan(ctx, tree, env, host), env)
+        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+            # Planned again under the lock: another run may have changed the tree meanwhile.
+            def plan_now() -> Plan:
+                env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})
+                return build_plan(ctx, tree, env, host)
+
+            _apply(ctx, tree, plan_now, result)
+    if result.exit_code == 0:
+        dbflags.database_steps(ctx, values, result, sslmode)
+    _summarise(result)
+    return result
+
+
+def _confirm(ctx: Context, plan: Plan, env: EnvPlan) -> None:
+    from recio_setup.cli.wizard import confirm_changes
+
+    changes = len(plan.actions)
+    confirm_changes(ctx.output, changes=changes, settings_changed=not env.plan.empty)
+
+
+def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> Result:
+    result.actions = plan.planned()
+    result.checks = plan.findings
+    if env.diff:
+        ctx.output.text(env.diff)
+    result.data["env_diff"] = env.diff
+    result.summary = (
+        f"dry run: {len(plan.actions)} change(s) planned, nothing written"
+        if plan.actions
+        else "dry run: nothing to change"
+    )
+    return result
+
+
+def _apply(ctx: Context, tree: Tree, plan_now: Callable[[], Plan], result: Result) -> None:
+    from recio_setup.tree.archive import Archive
+
+    archive = Archive(tree, "init")
+    plan = plan_now()
+    result.actions = _apply_one(ctx, ApplyContext(tree, archive), plan)
+    if _hidden_by_permissions(plan) and all(a.state == "done" for a in result.actions):
+        # What a folder locked to its owner (left by a umask 777) holds could not be planned
+        # before this plan gave the owner the folder back; it can be now.
+        plan = plan_now()
+        result.actions += _apply_one(ctx, ApplyContext(tree, archive), plan)
+    result.checks.extend(plan.findings)
+    failed = [a for a in result.actions if a.state == "failed"]
+    if failed:
+        result.exit_code = EXIT_PROBLEMS
+        result.checks.append(
+            Check(
+                "apply",
+                "fail",
+                f"{len(failed)} step(s) failed: "
+                + "; ".join(f"{a.path}: {a.detail}" for a in failed),
+                "see the actions above; `recio-setup check` lists what is left",
+            )
+        )
+    if archive.run_rel:
+        result.notes.append(f"replaced files were kept in {archive.run_rel}")
+
+
+def _apply_one(ctx: Context, apply_ctx: ApplyContext, plan: Plan) -> list[ActionRecord]:
+    if not plan.actions:
+        return []
+    with ctx.output.progress(f"applying {len(plan.actions)} change(s)"):
+        return apply_plan(plan, apply_ctx)
+
+
+def _hidden_by_permissions(plan: Plan) -> bool:
+    return bool(plan.actions) and any(f.data.get("cause") == "permission" for f in plan.findings)
+
+
+def _summarise(result: Result) -> None:
+    if any(check.status == "fail" for check in result.checks):
+        result.exit_code = EXIT_PROBLEMS
+    done = sum(1 for a in result.actions if a.state == "done")
+    if result.exit_code == 0:
+        result.summary = (
+            f"ready: {done} change(s) made" if done else "ready: everything was already in place"
+        )
+        if any(a.state == "done" and a.path.endswith(".env") for a in result.actions):
+            result.notes.append(
+                ".env written (mode 0600); it holds the database password, masked in all output"
+            )
+        if any(c.name == "database" and c.status == "info" for c in result.checks):
+            result.notes.append("the database was not tested: `recio-setup check` does that")
+        result.notes.append("`recio-setup check` verifies this setup at any time")
+    else:
+        result.summary = "init did not finish: see the failed checks" + (
+            "; .env is written"
+            if any(a.path.endswith(".env") and a.state == "done" for a in result.actions)
+            else ""
+        )

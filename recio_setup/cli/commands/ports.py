@@ -1,0 +1,114 @@
+"""`recio-setup ports`: every service of the manifest, its port and URL, and whether it listens."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from recio_setup.result import Check, Result, Value
+
+if TYPE_CHECKING:
+    from recio_setup.cli.commands import Context
+    from recio_setup.runtime.ports import Manifest
+
+# A command that never writes into the project: even its crash log goes to the temp folder.
+READ_ONLY = True
+HELP = "show the port of every service, its URL, and whether something listens on it"
+DESCRIPTION = """\
+Read backend/core/config/MASTER_PORT_MANIFEST.json, validate it, and print one row per service:
+group, port, URL (on the host from TRADING_SYSTEM_HOST or detected), whether something listens
+on that port on 127.0.0.1 now, and its problems. Nothing is written.
+
+Exit 1 when the manifest is missing, is not valid JSON, or breaks a rule (each problem is listed
+with its JSON path and a fix).
+"""
+COLUMNS = ["service", "group", "port", "URL", "listening", "problems"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # only the common options (--root, --user, --json, ...)
+
+
+def _listening_text(state: bool | None) -> str:
+    return {True: "yes", False: "no", None: "no answer"}[state]
+
+
+def _rows(manifest: Manifest, host: str) -> list[dict[str, Any]]:
+    from recio_setup.cli.listening import probe_listening
+
+    url_host = f"[{host}]" if ":" in host else host
+    listening = probe_listening([s.port for s in manifest.services.values() if s.port])
+    problems_by_service: dict[str, list[str]] = {}
+    for problem in manifest.problems:
+        for service in manifest.services.values():
+            if problem.path.startswith(f"{service.group}.{service.name}."):
+                problems_by_service.setdefault(service.name, []).append(problem.message)
+    return [
+        {
+            "service": service.name,
+            "group": service.group,
+            "port": service.port,
+            "url": f"http://{url_host}:{service.port}",
+            "listening": listening.get(service.port),
+            "description": service.description,
+            "problems": problems_by_service.get(service.name, []),
+        }
+        for service in manifest.services.values()
+    ]
+
+
+def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "title": "Services",
+        "columns": COLUMNS,
+        "rows": [
+            [
+                row["service"],
+                row["group"].removesuffix("_services"),
+                str(row["port"]),
+                row["url"],
+                _listening_text(row["listening"]),
+                "; ".join(row["problems"]) or "-",
+            ]
+            for row in rows
+        ],
+    }
+
+
+def run(ctx: Context) -> Result:
+    from recio_setup.runtime.api import env_file_host
+    from recio_setup.runtime.host import detect_host, validate_host
+    from recio_setup.runtime.paths import HOST_ENV
+    from recio_setup.runtime.ports import load_manifest
+
+    manifest = load_manifest(ctx.paths.manifest)  # ManifestMissing / bad JSON: exit 1, hint
+    written = None if ctx.environ.get(HOST_ENV) else env_file_host(ctx.paths.root)
+    if written:
+        host, source = validate_host(written, origin=f"{HOST_ENV} in .env"), ".env"
+    else:
+        host, source = detect_host(ctx.environ)
+    rows = _rows(manifest, host)
+    checks = [
+        Check(f"manifest {problem.path}", "fail", problem.message, problem.fix or None)
+        for problem in manifest.problems
+    ]
+    count = len(manifest.problems)
+    summary = (
+        f"{len(rows)} services in {ctx.paths.manifest}; the manifest is valid"
+        if not count
+        else f"the manifest {ctx.paths.manifest} has {count} problem{'s' * (count != 1)}"
+    )
+    return Result(
+        command=ctx.command,
+        exit_code=1 if count else 0,
+        summary=summary,
+        values=[Value("host", host, source)],
+        checks=checks,
+        data={
+            "manifest": str(ctx.paths.manifest),
+            "host": host,
+            "services": rows,
+            "problems": [problem.to_json() for problem in manifest.problems],
+            "tables": [_table(rows)],
+        },
+    )

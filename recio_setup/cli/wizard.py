@@ -1,0 +1,196 @@
+"""The interactive wizard: the one place that calls questionary.
+
+Each question shows the value the precedence chain gives as its default and validates as you
+type. Values given by a flag are not asked again. Ctrl-C raises KeyboardInterrupt (exit 130, with
+nothing written); the summary is confirmed before anything is written, unless there is nothing
+to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from recio_setup.cli.output import Output
+from recio_setup.env.settings import FIELD_BY_KEY, generate_password
+from recio_setup.errors import StepFailed
+from recio_setup.result import Value
+
+OTHER = "other..."
+KEEP, ENTER, GENERATE = "Keep the existing password", "Type a password", "Generate a strong one"
+
+
+def _validator(key: str) -> Any:
+    field = FIELD_BY_KEY[key]
+
+    def validate(text: str) -> bool | str:
+        try:
+            field.normalise(text)
+        except ValueError as exc:
+            return str(exc)
+        return True
+
+    return validate
+
+
+def _ask(question: Any) -> Any:
+    # unsafe_ask lets Ctrl-C through as KeyboardInterrupt instead of returning None.
+    return question.unsafe_ask()
+
+
+def _entered(values: dict[str, Value], key: str, answer: str) -> None:
+    current = values[key]
+    if answer != current.value:
+        values[key] = Value(key, FIELD_BY_KEY[key].normalise(answer), "entered", current.secret)
+
+
+def _ask_host(values: dict[str, Value], candidates: list[str]) -> None:
+    import questionary
+
+    current = values["TRADING_SYSTEM_HOST"].value
+    choices = [*dict.fromkeys([current, *candidates, "localhost"]), OTHER]
+    answer = _ask(
+        questionary.select(
+            "Host address the services announce (TRADING_SYSTEM_HOST):",
+            choices=choices,
+            default=current,
+        )
+    )
+    if answer == OTHER:
+        answer = _ask(
+            questionary.text(
+                "Host (IP address or name):", validate=_validator("TRADING_SYSTEM_HOST")
+            )
+        )
+    _entered(values, "TRADING_SYSTEM_HOST", answer)
+
+
+def _ask_text(values: dict[str, Value], key: str) -> None:
+    import questionary
+
+    field = FIELD_BY_KEY[key]
+    answer = _ask(
+        questionary.text(
+            f"{field.question} ({key}):", default=values[key].value, validate=_validator(key)
+        )
+    )
+    _entered(values, key, answer.strip())
+
+
+def _ask_auth(values: dict[str, Value]) -> None:
+    import questionary
+
+    current = values["AUTH_ENABLED"].value == "true"
+    answer = _ask(
+        questionary.confirm(
+            "Enable authentication (AUTH_ENABLED)?", default=current, auto_enter=False
+        )
+    )
+    _entered(values, "AUTH_ENABLED", "true" if answer else "false")
+
+
+def _ask_password(values: dict[str, Value]) -> None:
+    import questionary
+
+    existing = values.get("POSTGRES_PASSWORD")
+    choices = ([KEEP] if existing else []) + [GENERATE, ENTER]
+    answer = _ask(
+        questionary.select(
+            "Database password (POSTGRES_PASSWORD):", choices=choices, default=choices[0]
+        )
+    )
+    if answer == KEEP and existing:
+        return
+    if answer == GENERATE:
+        values["POSTGRES_PASSWORD"] = Value(
+            "POSTGRES_PASSWORD", generate_password(), "generated", True
+        )
+        return
+    while True:
+        typed = _ask(
+            questionary.password("Password (hidden):", validate=_validator("POSTGRES_PASSWORD"))
+        )
+        again = _ask(questionary.password("Repeat it:"))
+        if again == typed:
+            break
+        questionary.print("The two entries differ; once more.", style="fg:ansiyellow")
+    values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", typed, "entered", True)
+
+
+INTRO = (
+    "recio-setup will write .env, install the port manifest and config, create the data tree "
+    "and test PostgreSQL. Nothing is written until you confirm the summary; Ctrl-C stops at any "
+    "time."
+)
+CREATE_DB = "Create the database role and database now? (needs admin access to PostgreSQL)"
+
+
+def run_wizard(
+    values: dict[str, Value],
+    candidates: list[str],
+    output: Output,
+    *,
+    offer_create_db: bool,
+    also_shown: Sequence[Value] = (),
+) -> tuple[dict[str, Value], bool]:
+    """Ask for every value not fixed by a flag and show the summary; return the answers and
+    whether the user asked for the role and database to be created. confirm_changes asks the
+    last question once the plan is known. `also_shown` are values the summary shows but the
+    wizard does not ask (the sslmode)."""
+
+    output.status(INTRO)
+    values = dict(values)
+
+    def asked(key: str) -> bool:
+        value = values.get(key)
+        return value is None or not (value.source.startswith(("flag", "file")))
+
+    if asked("TRADING_SYSTEM_HOST"):
+        _ask_host(values, candidates)
+    if asked("AUTH_ENABLED"):
+        _ask_auth(values)
+    for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER"):
+        if asked(key):
+            _ask_text(values, key)
+    if asked("POSTGRES_PASSWORD"):
+        _ask_password(values)
+    output.add_secret(values["POSTGRES_PASSWORD"].value)
+    create_db = offer_create_db and confirm(CREATE_DB)
+    rows = [[v.name, v.shown(), v.source] for v in [*values.values(), *also_shown]]
+    if create_db:
+        rows.append(["create role and database", "yes", "entered"])
+    output.table("Summary", ["variable", "value", "source"], rows)
+    return values, create_db
+
+
+def confirm_changes(output: Output, *, changes: int, settings_changed: bool) -> None:
+    """The last question, once the plan is known: nothing is written without a yes, and
+    nothing is asked when there is nothing to write (a re-run on a finished tree)."""
+    if not changes:
+        output.status("Nothing to write: .env and the tree already match these settings.")
+        return
+    question = (
+        "Write these settings?"
+        if settings_changed
+        else f"The settings are unchanged. Apply {changes} change(s) to the tree?"
+    )
+    if not confirm(question, default=True):
+        raise StepFailed(
+            "cancelled at the summary; nothing was written",
+            hint="run it again, or pass the values as flags",
+            cause="declined",
+        )
+
+
+def confirm(question: str, default: bool = False) -> bool:
+    """A yes/no question on the terminal (callers make sure there is one)."""
+    import questionary
+
+    return bool(_ask(questionary.confirm(question, default=default, auto_enter=False)))
+
+
+def ask_secret(question: str) -> str:
+    """A masked answer (callers make sure there is a terminal)."""
+    import questionary
+
+    return str(_ask(questionary.password(question, validate=lambda text: bool(text) or "empty")))

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.common import Figure, compare_calls
-from recio_setup.runtime.api import api as runtime
+from recio_setup.runtime import api as runtime
 from recio_setup.runtime.manifest_cache import clear_cache
 
 REPO = Path(__file__).resolve().parent.parent

@@ -119,7 +119,7 @@ def clock_moved_on(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
     from types import SimpleNamespace
 
-    from recio_setup.runtime.api import file_cache
+    from recio_setup.runtime import file_cache
 
     monkeypatch.setattr(
         file_cache, "time", SimpleNamespace(time_ns=lambda: time.time_ns() + 10**10)

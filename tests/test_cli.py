@@ -61,7 +61,7 @@ def test_missing_root_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
 
 def plant_bug(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
     """A bug cannot be produced on purpose, so one is planted in a command."""
-    from recio_setup.cli.app import app as cli
+    from recio_setup.cli import app as cli
 
     def broken(ctx: object) -> None:
         raise RuntimeError("planted bug")
@@ -78,7 +78,7 @@ def assert_private_log(path: Path, err: str) -> None:
 def test_unexpected_error_gives_one_line_and_a_private_log(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from recio_setup.cli.app import app as cli
+    from recio_setup.cli import app as cli
 
     plant_bug(monkeypatch, "init")
     code = cli.main(["--non-interactive", "--root", str(project)])
@@ -99,7 +99,7 @@ def test_a_read_only_run_writes_its_crash_log_outside_the_project(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from recio_setup.cli.app import app as cli
+    from recio_setup.cli import app as cli
 
     temp = tmp_path / "temp"
     temp.mkdir()
@@ -113,7 +113,7 @@ def test_a_read_only_run_writes_its_crash_log_outside_the_project(
 
 
 def test_ctrl_c_exits_130(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recio_setup.cli.app import app as cli
+    from recio_setup.cli import app as cli
     from recio_setup.cli.commands import ports
 
     def interrupted(ctx: object) -> None:

@@ -180,7 +180,7 @@ def test_a_leftover_beside_the_target_of_an_env_symlink_is_found(
 
 
 def test_a_crash_log_leftover_is_found(project: Path, cli: Cli, dead_pid: int) -> None:
-    from recio_setup.cli.app import app as cli_module
+    from recio_setup.cli import app as cli_module
     from recio_setup.cli.output import Output
 
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recio_setup.cli.app import app as cli
+from recio_setup.cli import app as cli
 from recio_setup.errors import RecioError
 from recio_setup.result import Result
 from tests.conftest import Cli

@@ -13,7 +13,7 @@ import pytest
 
 import recio_setup
 from recio_setup.errors import UsageError
-from recio_setup.runtime.api import api as runtime
+from recio_setup.runtime import api as runtime
 from recio_setup.runtime.manifest_cache import clear_cache
 from recio_setup.runtime.ports import ManifestError, ManifestMissing, UnknownServiceError
 from tests.conftest import REPO, ROOT_ON_LINUX, mounted

@@ -27,6 +27,8 @@ INSTALL_SCHEME = 2
 # A plain path entry instead of setuptools' import-hook finder, which costs ~20 ms per start.
 EDITABLE = ["--config-settings", "editable_mode=compat", "-e"]
 INSTALL_LOG_NAME = "recio-setup-install.log"
+# The package defines it in recio_setup/runtime/paths.py; importing that here would cost the
+# launcher dataclasses and pathlib before the exec, so tests/test_layout.py keeps the two equal.
 LAUNCHER_ROOT_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
 
 LAUNCHER_HELP = """\

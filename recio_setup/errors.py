@@ -1,6 +1,6 @@
 """The one exception family users see: a message, an optional hint, and an exit code.
 
-cli.py catches RecioError once and renders it; anything else is a bug and gets a log file.
+cli/app.py catches RecioError once and renders it; anything else is a bug and gets a log file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a command returns: actions, checks and values, rendered by output.py as text or JSON."""
+"""What a command returns: actions, checks and values, rendered by cli/output.py as text or JSON."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from recio_setup import __version__
-from recio_setup.cli.output import Output
+from recio_setup.cli.output import Output, program_name
 from recio_setup.errors import (
     EXIT_BUG,
     EXIT_INTERRUPTED,
@@ -31,13 +31,13 @@ from recio_setup.errors import (
 from recio_setup.result import Result
 from recio_setup.runtime.paths import (
     DEFAULT_USER,
+    LAUNCHER_ROOT_ENV,
+    LOGS_REL,
     ROOT_ENV,
     Paths,
     resolve_project_root,
     validate_user,
 )
-
-LAUNCHER_ROOT_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
 
 TOP_DESCRIPTION = """\
 Set up, check and repair a local REC.IO trading-system environment.
@@ -69,11 +69,6 @@ class HelpFormatter(argparse.HelpFormatter):
             textwrap.fill(p, width, initial_indent=indent, subsequent_indent=indent)
             for p in paragraphs
         )
-
-
-def program_name() -> str:
-    """How the user started us: bootstrap.py users may not have `recio-setup` on PATH."""
-    return "python3 bootstrap.py" if os.environ.get(LAUNCHER_ROOT_ENV) else "recio-setup"
 
 
 class Parser(argparse.ArgumentParser):
@@ -245,8 +240,8 @@ def write_crash_log(root: Path | None, output: Output) -> str:
             from recio_setup.tree.fsops import Tree
 
             with Tree(root) as tree:
-                tree.ensure_dirs("logs", 0o755)
-                rel = f"logs/recio-setup-crash-{stamp}-{os.getpid()}.log"
+                tree.ensure_dirs(LOGS_REL, 0o755)
+                rel = f"{LOGS_REL}/recio-setup-crash-{stamp}-{os.getpid()}.log"
                 tree.write_file(rel, text.encode(), 0o600)
             return str(root / rel)
         except (OSError, RecioError):

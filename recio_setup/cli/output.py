@@ -19,15 +19,20 @@ from recio_setup import __version__
 from recio_setup.errors import RecioError
 from recio_setup.masking import mask_secrets, mask_text
 from recio_setup.result import Check, Result
+from recio_setup.runtime.paths import LAUNCHER_ROOT_ENV
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 JSON_SCHEMA_VERSION = 1
-LAUNCHED_BY_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
 ColorChoice = Literal["auto", "always", "never"]
 ROUTINE_KINDS = ("create folder", "create file")
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
+
+
+def program_name() -> str:
+    """How the user started us: bootstrap.py users may not have `recio-setup` on PATH."""
+    return "python3 bootstrap.py" if os.environ.get(LAUNCHER_ROOT_ENV) else "recio-setup"
 
 
 def escape(text: str) -> str:
@@ -57,8 +62,7 @@ class Output:
         stderr: TextIO | None = None,
     ) -> None:
         self.json_mode = json_mode
-        # How to spell a command in hints: bootstrap.py users may not have recio-setup on PATH.
-        self.prog = "python3 bootstrap.py" if os.environ.get(LAUNCHED_BY_ENV) else "recio-setup"
+        self.prog = program_name()
         self.quiet = quiet
         self.verbose = verbose
         self.color = color

@@ -22,12 +22,23 @@ from recio_setup.runtime.env_values import clear_cache as clear_env_files
 from recio_setup.runtime.env_values import env_file_value
 from recio_setup.runtime.manifest_cache import cached_manifest
 from recio_setup.runtime.paths import (
+    ACCOUNTS_FOLDER,
+    ACTIVE_TRADES_FOLDER,
+    BTC_PRICE_HISTORY_REL,
+    COINBASE_DATA_REL,
     DEFAULT_USER,
     ENV_REL,
+    FRONTEND_REL,
     HOST_ENV,
+    KALSHI_CREDENTIALS_FOLDER,
+    KALSHI_DATA_REL,
     MANIFEST_REL,
+    PRICE_HISTORY_REL,
     ROOT_ENV,
+    SUPERVISOR_CONFIG_REL,
+    TRADE_HISTORY_FOLDER,
     USER_ENV,
+    VENV_PYTHON_REL,
     Paths,
     resolve_project_root,
     root_from_folder,
@@ -242,40 +253,44 @@ def get_data_dir(*, root: Root = None) -> str:
     return str(_paths(root).data_dir)
 
 
-def _user_dir(root: Root, user: str | None, *parts: str) -> str:
-    return str(_paths(root, user).user_dir.joinpath(*parts))
+def _user_dir(root: Root, user: str | None, folder: str) -> str:
+    return str(_paths(root, user).user_dir / folder)
+
+
+def _in_project(root: Root, rel: str) -> str:
+    return str(_root(root) / rel)
 
 
 def get_accounts_data_dir(*, root: Root = None, user: str | None = None) -> str:
-    return _user_dir(root, user, "accounts")
+    return _user_dir(root, user, ACCOUNTS_FOLDER)
 
 
 def get_trade_history_dir(*, root: Root = None, user: str | None = None) -> str:
-    return _user_dir(root, user, "trade_history")
+    return _user_dir(root, user, TRADE_HISTORY_FOLDER)
 
 
 def get_active_trades_dir(*, root: Root = None, user: str | None = None) -> str:
-    return _user_dir(root, user, "active_trades")
+    return _user_dir(root, user, ACTIVE_TRADES_FOLDER)
 
 
 def get_kalshi_credentials_dir(*, root: Root = None, user: str | None = None) -> str:
-    return _user_dir(root, user, "credentials", "kalshi-credentials")
+    return _user_dir(root, user, KALSHI_CREDENTIALS_FOLDER)
 
 
 def get_kalshi_data_dir(*, root: Root = None) -> str:
-    return str(_paths(root).data_dir / "live_data" / "markets" / "kalshi")
+    return _in_project(root, KALSHI_DATA_REL)
 
 
 def get_coinbase_data_dir(*, root: Root = None) -> str:
-    return str(_paths(root).data_dir / "coinbase")
+    return _in_project(root, COINBASE_DATA_REL)
 
 
 def get_price_history_dir(*, root: Root = None) -> str:
-    return str(_paths(root).data_dir / "live_data" / "price_history")
+    return _in_project(root, PRICE_HISTORY_REL)
 
 
 def get_btc_price_history_dir(*, root: Root = None) -> str:
-    return str(Path(get_price_history_dir(root=root)) / "btc")
+    return _in_project(root, BTC_PRICE_HISTORY_REL)
 
 
 def get_logs_dir(*, root: Root = None) -> str:
@@ -283,12 +298,12 @@ def get_logs_dir(*, root: Root = None) -> str:
 
 
 def get_frontend_dir(*, root: Root = None) -> str:
-    return str(_root(root) / "frontend")
+    return _in_project(root, FRONTEND_REL)
 
 
 def get_venv_python_path(*, root: Root = None) -> str:
-    return str(_root(root) / "venv" / "bin" / "python")
+    return _in_project(root, VENV_PYTHON_REL)
 
 
 def get_supervisor_config_path(*, root: Root = None) -> str:
-    return str(_root(root) / "backend" / "supervisord.conf")
+    return _in_project(root, SUPERVISOR_CONFIG_REL)

@@ -18,6 +18,9 @@ from recio_setup.errors import UsageError
 DEFAULT_USER = "user_0001"
 USER_PATTERN = re.compile(r"user_[0-9]{1,32}")
 ROOT_ENV = "REC_PROJECT_ROOT"
+# Set by bootstrap.py to the checkout it launched from: that folder is the project, and hints
+# name `python3 bootstrap.py` instead of `recio-setup`.
+LAUNCHER_ROOT_ENV = "RECIO_SETUP_LAUNCHER_ROOT"
 HOST_ENV = "TRADING_SYSTEM_HOST"
 USER_ENV = "REC_USER_ID"
 CONFIG_REL = "backend/core/config"
@@ -25,8 +28,39 @@ MANIFEST_REL = f"{CONFIG_REL}/MASTER_PORT_MANIFEST.json"
 CONFIG_JSON_REL = f"{CONFIG_REL}/config.json"
 DATA_REL = "backend/data"
 ENV_REL = ".env"
-LOCK_REL = f"{DATA_REL}/locks/bootstrap.lock"
+LOCKS_REL = f"{DATA_REL}/locks"
+LOCK_REL = f"{LOCKS_REL}/bootstrap.lock"
 ARCHIVES_REL = f"{DATA_REL}/archives"
+USERS_REL = f"{DATA_REL}/users"
+LOGS_REL = "logs"
+FRONTEND_REL = "frontend"
+VENV_PYTHON_REL = "venv/bin/python"
+SUPERVISOR_CONFIG_REL = "backend/supervisord.conf"
+LIVE_DATA_REL = f"{DATA_REL}/live_data"
+KALSHI_DATA_REL = f"{LIVE_DATA_REL}/markets/kalshi"
+PRICE_HISTORY_REL = f"{LIVE_DATA_REL}/price_history"
+BTC_PRICE_HISTORY_REL = f"{PRICE_HISTORY_REL}/btc"
+COINBASE_DATA_REL = f"{DATA_REL}/coinbase"
+# The data folders every user shares, parents first: what init creates, besides the user's own.
+SHARED_DATA_FOLDERS = (
+    LIVE_DATA_REL,
+    f"{LIVE_DATA_REL}/markets",
+    KALSHI_DATA_REL,
+    PRICE_HISTORY_REL,
+    BTC_PRICE_HISTORY_REL,
+    f"{PRICE_HISTORY_REL}/eth",
+    f"{LIVE_DATA_REL}/live_probabilities",
+    f"{DATA_REL}/historical_data",
+    COINBASE_DATA_REL,
+)
+# Inside users/USER/.
+ACCOUNTS_FOLDER = "accounts"
+ACTIVE_TRADES_FOLDER = "active_trades"
+TRADE_HISTORY_FOLDER = "trade_history"
+USER_DATA_FOLDERS = (ACCOUNTS_FOLDER, ACTIVE_TRADES_FOLDER, TRADE_HISTORY_FOLDER)
+CREDENTIALS_FOLDER = "credentials"
+KALSHI_CREDENTIALS_FOLDER = f"{CREDENTIALS_FOLDER}/kalshi-credentials"
+KALSHI_ENVIRONMENTS = ("prod", "demo")
 
 
 def validate_user(user: str) -> str:
@@ -60,19 +94,19 @@ class Paths:
     data_rel = DATA_REL
     lock_rel = LOCK_REL
     archives_rel = ARCHIVES_REL
-    logs_rel = "logs"
+    logs_rel = LOGS_REL
 
     @property
     def user_rel(self) -> str:
-        return f"{DATA_REL}/users/{self.user}"
+        return f"{USERS_REL}/{self.user}"
 
     @property
     def credentials_rel(self) -> str:
-        return f"{self.user_rel}/credentials"
+        return f"{self.user_rel}/{CREDENTIALS_FOLDER}"
 
     @property
     def kalshi_credentials_rel(self) -> str:
-        return f"{self.credentials_rel}/kalshi-credentials"
+        return f"{self.user_rel}/{KALSHI_CREDENTIALS_FOLDER}"
 
     # absolute paths, for messages and the runtime API
     @property
@@ -107,8 +141,13 @@ def _manifest_ancestor(start: Path) -> Path | None:
     return None
 
 
+def source_folder() -> Path:
+    """The folder holding the recio_setup package: the checkout, for an editable install."""
+    return Path(__file__).resolve().parents[2]  # recio_setup/runtime/paths.py
+
+
 def _package_checkout() -> Path | None:
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = source_folder()
     return checkout if (checkout / "bootstrap.py").is_file() else None
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from recio_setup.result import Check
 from recio_setup.runtime.host import validate_host
 from recio_setup.runtime.jsondoc import NotJson, load_json
-from recio_setup.runtime.paths import Paths
+from recio_setup.runtime.paths import Paths, source_folder
 from recio_setup.runtime.ports import ManifestError, parse_manifest
 from recio_setup.runtime.readfile import TEXT_LIMIT
 from recio_setup.tree.fsentry import Found, permission_hint
@@ -39,8 +38,6 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 MANIFEST_CHECK = "port manifest"
 CONFIG_CHECK = "config.json"
-# recio_setup/tree/configfiles.py -> the checkout's top level, where templates/ lives.
-CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 RESET_FIX = "run `recio-setup reset` (the current file is archived, a fresh one written)"
 
 
@@ -49,7 +46,7 @@ def template_bytes(name: str) -> bytes:
     installed = resources.files("recio_setup").joinpath("templates").joinpath(name)
     if installed.is_file():
         return installed.read_bytes()
-    return (CHECKOUT_TEMPLATES / name).read_bytes()
+    return (source_folder() / "templates" / name).read_bytes()
 
 
 def manifest_template() -> bytes:

@@ -17,7 +17,20 @@ from typing import Literal
 from recio_setup.errors import RecioError, StepFailed
 from recio_setup.result import Check, Repair, Status
 from recio_setup.runtime.jsondoc import NotJson, load_json
-from recio_setup.runtime.paths import Paths, default_paths
+from recio_setup.runtime.paths import (
+    ARCHIVES_REL,
+    CREDENTIALS_FOLDER,
+    DATA_REL,
+    KALSHI_CREDENTIALS_FOLDER,
+    KALSHI_ENVIRONMENTS,
+    LOCKS_REL,
+    LOGS_REL,
+    SHARED_DATA_FOLDERS,
+    USER_DATA_FOLDERS,
+    USERS_REL,
+    Paths,
+    default_paths,
+)
 from recio_setup.runtime.readfile import TOKEN_LIMIT, size_text
 from recio_setup.tree.archive import Archive
 from recio_setup.tree.fsentry import Found, permission_hint
@@ -65,36 +78,35 @@ def _dirs(base: str, names: tuple[str, ...], mode: int = 0o755) -> list[Entry]:
     return [Entry(f"{base}/{name}", "dir", mode) for name in names]
 
 
-_DATA = "backend/data"
-_USER = f"{_DATA}/users/{{user}}"
-_CRED = f"{_USER}/credentials"
+_USER = f"{USERS_REL}/{{user}}"
+_CREDENTIALS = f"{_USER}/{CREDENTIALS_FOLDER}"
 
 
 def _token(name: str) -> Entry:
     return Entry(f"{_USER}/{name}", "file", 0o600, "token file", EMPTY_JSON, is_token_json=True)
 
 
+def _credentials(rel: str) -> Entry:
+    return Entry(rel, "dir", 0o700, label="credentials folder", is_credentials=True)
+
+
 # Parents come before children. archives/ and locks/ come early: the archive and the run lock
 # create them on first use, and a later "create" would then meet a folder that just appeared.
 TABLE: tuple[Entry, ...] = (
     Entry("backend", "dir", 0o755),
-    Entry(_DATA, "dir", 0o755),
-    *_dirs(_DATA, ("archives", "locks")),
-    Entry(f"{_DATA}/users", "dir", 0o755),
+    Entry(DATA_REL, "dir", 0o755),
+    Entry(ARCHIVES_REL, "dir", 0o755),
+    Entry(LOCKS_REL, "dir", 0o755),
+    Entry(USERS_REL, "dir", 0o755),
     Entry(_USER, "dir", 0o700, label="private user folder"),
-    *_dirs(_USER, ("accounts", "active_trades", "trade_history")),
-    Entry(_CRED, "dir", 0o700, label="credentials folder", is_credentials=True),
-    *(
-        Entry(f"{_CRED}/{sub}", "dir", 0o700, label="credentials folder", is_credentials=True)
-        for sub in ("kalshi-credentials", "kalshi-credentials/prod", "kalshi-credentials/demo")
-    ),
+    *_dirs(_USER, USER_DATA_FOLDERS),
+    _credentials(_CREDENTIALS),
+    _credentials(f"{_USER}/{KALSHI_CREDENTIALS_FOLDER}"),
+    *(_credentials(f"{_USER}/{KALSHI_CREDENTIALS_FOLDER}/{env}") for env in KALSHI_ENVIRONMENTS),
     _token("auth_tokens.json"),
     _token("device_tokens.json"),
-    *_dirs(_DATA, ("live_data", "live_data/markets", "live_data/markets/kalshi")),
-    *_dirs(_DATA, ("live_data/price_history", "live_data/price_history/btc")),
-    *_dirs(_DATA, ("live_data/price_history/eth", "live_data/live_probabilities")),
-    *_dirs(_DATA, ("historical_data", "coinbase")),
-    Entry("logs", "dir", 0o755),
+    *(Entry(rel, "dir", 0o755) for rel in SHARED_DATA_FOLDERS),
+    Entry(LOGS_REL, "dir", 0o755),
 )
 
 

@@ -16,6 +16,7 @@ from recio_setup.cli.commands import validate_lock_timeout
 from recio_setup.env.repair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
 from recio_setup.result import ActionRecord, Check, Result
+from recio_setup.runtime.paths import CREDENTIALS_FOLDER, LIVE_DATA_REL
 from recio_setup.tree.archive import Archive, archived_path, utc_now
 from recio_setup.tree.archive_home import is_at_root, repair_archive_home
 from recio_setup.tree.fsops import Tree
@@ -131,9 +132,9 @@ def fresh_start_plan(ctx: Context, tree: Tree) -> Plan:
             plan.add(ArchiveEntry(user_rel, reason))
     else:
         for name in tree.list_dir(user_rel):
-            if name != "credentials":
+            if name != CREDENTIALS_FOLDER:
                 plan.add(ArchiveEntry(f"{user_rel}/{name}", reason))
-    live = f"{ctx.paths.data_rel}/live_data"
+    live = LIVE_DATA_REL
     if tree.inspect(live).kind != "missing":
         plan.add(ArchiveEntry(live, reason))
     return plan

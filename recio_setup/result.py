@@ -77,6 +77,15 @@ class ActionRecord:
 
 
 @dataclass
+class Table:
+    """Rows a command shows as a table in text output (JSON carries the data they come from)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
 class Result:
     """Everything a command has to say. exit_code follows docs/architecture.md (0, 1, 2, 3, 130)."""
 
@@ -87,8 +96,12 @@ class Result:
     actions: list[ActionRecord] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # what one command alone reports
     dry_run: bool = False
+    env_diff: str | None = None  # the masked .env change of a dry run
+    tables: list[Table] = field(default_factory=list)
+    # Text output only: False when the wizard has just shown the values.
+    show_values: bool = True
 
     @property
     def failed_checks(self) -> list[Check]:
@@ -102,5 +115,6 @@ class Result:
             "actions": [action.to_json() for action in self.actions],
             "checks": [check.to_json() for check in self.checks],
             "notes": self.notes,
+            "env_diff": self.env_diff,
             "data": self.data,
         }

@@ -123,7 +123,7 @@ def test_dry_run_diff_never_shows_a_secret_line(
     text = cli(*args, "--postgres-port", "6000", env={"POSTGRES_PASSWORD": "pw-0123"})
     as_json = cli(*args, "--postgres-port", "6000", "--json", env={"POSTGRES_PASSWORD": "pw-0123"})
     assert text.code == 0 and as_json.code == 0, text.err + as_json.err
-    diff = as_json.json()["result"]["data"]["env_diff"]
+    diff = as_json.json()["result"]["env_diff"]
     assert f" {shown}" in diff and f" {shown}" in text.out  # the line is there, as context
     for word in hidden:
         assert word not in text.all + as_json.all, f"{word!r} shown"

@@ -56,6 +56,15 @@ def test_flags_write_env_with_mode_0600_and_sources(cli: Cli, project: Path) -> 
     assert "s3cret-Pass" not in run.all
 
 
+def test_the_json_result_holds_what_a_script_reads_and_no_internal_flag(cli: Cli) -> None:
+    result = cli(*BASE, "--json", env={"POSTGRES_PASSWORD": "s3cret-Pass"}).json()["result"]
+    fields = ["summary", "dry_run", "values", "actions", "checks", "notes", "env_diff", "data"]
+    assert list(result) == fields
+    assert result["data"] == {} and result["env_diff"] is None
+    dry = cli(*BASE, "--json", "--dry-run", "--postgres-port", "6543").json()["result"]
+    assert "+POSTGRES_PORT=6543" in dry["env_diff"]
+
+
 def test_keys_are_written_in_the_order_of_env_example(cli: Cli, project: Path) -> None:
     assert cli(*BASE).code == 0
     written = list(env_of(project))

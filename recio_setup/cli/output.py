@@ -1,9 +1,9 @@
 """The only module that prints.
 
 Status and progress go to stderr, results to stdout. On a terminal they are rich tables; otherwise
-plain lines; with --json the versioned envelope is the only thing written to stdout. Every string
-passes through `redact`, so a secret registered with `add_secret`, or one that looks like a secret
-(masking.mask_text), never reaches any output.
+plain lines, written without importing rich; with --json the versioned envelope is the only thing
+written to stdout. Every string passes through `redact`, so a secret registered with `add_secret`,
+or one that looks like a secret (masking.mask_text), never reaches any output.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from recio_setup import __version__
 from recio_setup.errors import RecioError
 from recio_setup.masking import mask_secrets, mask_text
 from recio_setup.result import Check, Result
 from recio_setup.runtime.paths import LAUNCHER_ROOT_ENV
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 JSON_SCHEMA_VERSION = 1
 ColorChoice = Literal["auto", "always", "never"]
@@ -35,19 +32,51 @@ def program_name() -> str:
     return "python3 bootstrap.py" if os.environ.get(LAUNCHER_ROOT_ENV) else "recio-setup"
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
+class Plain:
+    """A stream that is not a terminal (a pipe, a CI log): each line as it is, no markup, no
+    colour, no wrapping. It needs no rich, whose import alone costs ~40 ms of every start."""
 
-    return rich_escape(text)
+    is_terminal = False
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def line(self, text: str, style: str | None = None) -> None:  # noqa: ARG002
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
 
-def _console(stream: TextIO, color: ColorChoice) -> Console:
-    # rich costs ~50 ms to import: only runs that print anything pay for it.
-    from rich.console import Console
+class Rich(Plain):
+    """A terminal, or a stream the user asked to colour (--color always, FORCE_COLOR)."""
 
-    no_color = color == "never" or (color == "auto" and "NO_COLOR" in os.environ)
-    force = True if color == "always" else None
-    return Console(file=stream, no_color=no_color, force_terminal=force, highlight=False)
+    def __init__(self, stream: TextIO, color: ColorChoice) -> None:
+        from rich.console import Console
+
+        super().__init__(stream)
+        no_color = color == "never" or (color == "auto" and "NO_COLOR" in os.environ)
+        force = True if color == "always" else None
+        self.console = Console(
+            file=stream, no_color=no_color, force_terminal=force, highlight=False
+        )
+        self.is_terminal = self.console.is_terminal
+
+    def line(self, text: str, style: str | None = None) -> None:
+        from rich.markup import escape
+
+        self.console.print(escape(text), style=style, soft_wrap=not self.is_terminal)
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, OSError, ValueError):  # a closed or exotic stream
+        return False
+
+
+def sink(stream: TextIO, color: ColorChoice) -> Plain:
+    if color == "always" or os.environ.get("FORCE_COLOR") or _is_tty(stream):
+        return Rich(stream, color)
+    return Plain(stream)
 
 
 class Output:
@@ -67,20 +96,20 @@ class Output:
         self.verbose = verbose
         self.color = color
         self._streams = (stdout, stderr)
-        self._out: Console | None = None
-        self._err: Console | None = None
+        self._out: Plain | None = None
+        self._err: Plain | None = None
         self._secrets: set[str] = set()
 
     @property
-    def out(self) -> Console:
+    def out(self) -> Plain:
         if self._out is None:
-            self._out = _console(self._streams[0] or sys.stdout, self.color)
+            self._out = sink(self._streams[0] or sys.stdout, self.color)
         return self._out
 
     @property
-    def err(self) -> Console:
+    def err(self) -> Plain:
         if self._err is None:
-            self._err = _console(self._streams[1] or sys.stderr, self.color)
+            self._err = sink(self._streams[1] or sys.stderr, self.color)
         return self._err
 
     # -- secrets ---------------------------------------------------------------------------
@@ -103,7 +132,7 @@ class Output:
     # -- stderr: status, progress, warnings --------------------------------------------------
     def status(self, message: str) -> None:
         if not self.quiet:
-            self._err_line(message, style="dim" if self.err.is_terminal else None)
+            self._err_line(message, style="dim")
 
     def detail(self, message: str) -> None:
         if self.verbose and not self.quiet:
@@ -113,21 +142,22 @@ class Output:
         self._err_line(f"warning: {message}", style="yellow")
 
     def _err_line(self, message: str, style: str | None = None) -> None:
-        self.err.print(
-            escape(self.redact(message)), style=style, soft_wrap=not self.err.is_terminal
-        )
+        self.err.line(self.redact(message), style)
 
     @contextlib.contextmanager
     def progress(self, label: str) -> Iterator[None]:
         """A spinner on a terminal, one line otherwise, for anything that may take a while."""
         label = self.redact(label)
+        err = self.err
         if self.quiet:
             yield
-        elif self.err.is_terminal:
-            with self.err.status(escape(label)):
+        elif isinstance(err, Rich) and err.is_terminal:
+            from rich.markup import escape
+
+            with err.console.status(escape(label)):
                 yield
         else:
-            self.err.print(f"{label} ...", soft_wrap=True, highlight=False, markup=False)
+            err.line(f"{label} ...")
             yield
 
     # -- errors -------------------------------------------------------------------------------
@@ -192,12 +222,14 @@ class Output:
         return item
 
     def _print(self, text: str, style: str | None = None) -> None:
-        self.out.print(escape(self.redact(text)), style=style, soft_wrap=not self.out.is_terminal)
+        self.out.line(self.redact(text), style)
 
     def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
         """A table on a terminal (fitted to its width); tab-free aligned lines otherwise."""
         rows = [[self.redact(cell) for cell in row] for row in rows]
-        if self.out.is_terminal:
+        out = self.out
+        if isinstance(out, Rich) and out.is_terminal:
+            from rich.markup import escape
             from rich.table import Table
 
             table = Table(title=title, title_justify="left", expand=False)
@@ -205,16 +237,15 @@ class Output:
                 table.add_column(column, overflow="fold")
             for row in rows:
                 table.add_row(*(escape(cell) for cell in row))
-            self.out.print(table)
+            out.console.print(table)
             return
-        self.out.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)
+        out.line(f"{title}:")
         widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
         for row in [columns, *rows]:
-            line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-            self.out.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+            out.line("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
     def _render_values(self, result: Result) -> None:
-        if result.values and not result.data.get("values_confirmed"):
+        if result.values and result.show_values:
             rows = [[v.name, v.shown(), v.source] for v in result.values]
             self.table("Values", ["variable", "value", "source"], rows)
 
@@ -247,12 +278,11 @@ class Output:
     def _plain_items(self, title: str, items: Sequence[tuple[str, str | None]], label: str) -> None:
         """For a log or a pipe, where a fixed-width table runs to hundreds of columns: one item
         per line, its explanation indented below it."""
-        self.out.print(f"{title}:", soft_wrap=True, markup=False, highlight=False)
+        self.out.line(f"{title}:")
         for line, below in items:
-            self.out.print(f"  {self.redact(line)}", soft_wrap=True, markup=False, highlight=False)
+            self.out.line(f"  {self.redact(line)}")
             if below:
-                text = f"      {label}: {self.redact(below)}"
-                self.out.print(text, soft_wrap=True, markup=False, highlight=False)
+                self.out.line(f"      {label}: {self.redact(below)}")
 
     def _render_checks(self, checks: list[Check]) -> None:
         if not checks:
@@ -265,8 +295,8 @@ class Output:
         self.table("Checks", ["check", "status", "detail", "fix"], rows)
 
     def _render_tables(self, result: Result) -> None:
-        for table in result.data.get("tables", []):
-            self.table(table["title"], table["columns"], table["rows"])
+        for table in result.tables:
+            self.table(table.title, table.columns, table.rows)
 
     def text(self, text: str) -> None:
         """A block of result text (a diff, a help paragraph) printed to stdout as it is."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from recio_setup.cli.commands import dbflags, validate_lock_timeout
-from recio_setup.env.plan import EnvPlan, plan_env, read_env
+from recio_setup.env.plan import EnvPlan, EnvState, plan_env, read_env
 from recio_setup.env.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
 from recio_setup.errors import EXIT_PROBLEMS, UsageError
 from recio_setup.masking import url_holds_secret
@@ -124,12 +124,21 @@ def _fill_password(values: dict[str, Value], ctx: Context) -> None:
     values["POSTGRES_PASSWORD"] = Value("POSTGRES_PASSWORD", DEFAULT_PASSWORD, "default", True)
 
 
-def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], Value, EnvPlan]:
-    """The .env values, the sslmode of the database steps (not a .env value), and the .env plan."""
+def validate_inputs(ctx: Context) -> Value:
+    """Every flag and variable that can be checked on its own, before the tree is read: bad
+    input is exit 2 with nothing inspected, asked or written. Returns the sslmode of the database
+    steps (not a .env value)."""
+    _refuse_password_in_flag_url(ctx.args)
+    validate_lock_timeout(ctx.args)
+    dbflags.validate(ctx.args)
+    dbflags.validate_admin(ctx)
+    return resolve_sslmode(ctx.args, ctx.environ)
+
+
+def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> dict[str, Value]:
+    """The .env values: resolved from flags, environment, .env and detection, then asked."""
     from recio_setup.runtime.host import detect_candidates, detect_host
 
-    _refuse_password_in_flag_url(ctx.args)
-    state = read_env(tree, ctx.paths)
     env_values = state.document.values() if state.document else {}
     if state.document and state.document.bad_lines():
         lines = ", ".join(str(line.number) for line in state.document.bad_lines())
@@ -146,10 +155,6 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], Value, En
     candidates = detect_candidates() if ctx.interactive or not host_given else []
     # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
     values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
-    sslmode = resolve_sslmode(ctx.args, ctx.environ)
-    dbflags.validate(ctx.args)
-    dbflags.validate_admin(ctx)
-    validate_lock_timeout(ctx.args)
     _fill_password(values, ctx)
     if ctx.interactive:
         from recio_setup.cli.wizard import run_wizard
@@ -160,11 +165,11 @@ def gather_values(ctx: Context, tree: Tree) -> tuple[dict[str, Value], Value, En
         )
         if create_db:
             ctx.args.create_db = True
-            dbflags.validate_admin(ctx)
+            dbflags.validate_admin(ctx)  # the admin inputs the wizard's answer now asks for
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)
-    return values, sslmode, plan_env(state, {key: value.value for key, value in values.items()})
+    return values
 
 
 def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
@@ -181,11 +186,14 @@ def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
 
 
 def run(ctx: Context) -> Result:
+    sslmode = validate_inputs(ctx)
     result = Result("init", dry_run=ctx.args.dry_run)
     with Tree(ctx.paths.root) as tree:
-        values, sslmode, env = gather_values(ctx, tree)
+        state = read_env(tree, ctx.paths)
+        values = gather_values(ctx, state, sslmode)
+        env = plan_env(state, {key: value.value for key, value in values.items()})
         result.values = [*values.values(), sslmode]
-        result.data["values_confirmed"] = ctx.interactive  # the wizard showed them already
+        result.show_values = not ctx.interactive  # the wizard showed them already
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)
@@ -217,7 +225,7 @@ def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> R
     result.checks = plan.findings
     if env.diff:
         ctx.output.text(env.diff)
-    result.data["env_diff"] = env.diff
+    result.env_diff = env.diff
     result.summary = (
         f"dry run: {len(plan.actions)} change(s) planned, nothing written"
         if plan.actions

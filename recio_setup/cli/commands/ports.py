@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from recio_setup.result import Check, Result, Value
+from recio_setup.result import Check, Result, Table, Value
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
@@ -57,11 +57,11 @@ def _rows(manifest: Manifest, host: str) -> list[dict[str, Any]]:
     ]
 
 
-def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "title": "Services",
-        "columns": COLUMNS,
-        "rows": [
+def _table(rows: list[dict[str, Any]]) -> Table:
+    return Table(
+        "Services",
+        COLUMNS,
+        [
             [
                 row["service"],
                 row["group"].removesuffix("_services"),
@@ -72,7 +72,7 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
             ]
             for row in rows
         ],
-    }
+    )
 
 
 def run(ctx: Context) -> Result:
@@ -109,6 +109,6 @@ def run(ctx: Context) -> Result:
             "host": host,
             "services": rows,
             "problems": [problem.to_json() for problem in manifest.problems],
-            "tables": [_table(rows)],
         },
+        tables=[_table(rows)],
     )

@@ -53,3 +53,33 @@ def test_heavy_modules_stay_unloaded(cli: Cli, project: Path, args: tuple[str, .
     heavy = ("psycopg", "questionary", "prompt_toolkit", "rich")
     loaded = {m for m in modules if m.split(".")[0] in heavy}
     assert not loaded, f"{args} imported {sorted(loaded)[:5]}"
+
+
+LOADED_AFTER_MAIN = """
+import sys
+from recio_setup.cli.app import main
+code = main(sys.argv[1:])
+print("\\n".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["init", "check", "ports"])
+def test_a_command_builds_and_imports_only_its_own_parser(
+    cli: Cli, project: Path, command: str
+) -> None:
+    """Each command module imports what its run needs: building every parser would import all.
+    (sys.modules, not -X importtime: importlib.import_module's imports are not in its log.)"""
+    cli("--non-interactive", "--skip-db-check", "--host", "127.0.0.1", "-q")
+    args = [command, "--skip-db-check"] if command != "ports" else [command]
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER_MAIN, *args],
+        capture_output=True,
+        text=True,
+        env=cli.env({"POSTGRES_PASSWORD": "x-pw-1"}),
+        cwd=cli.root,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    prefix = "recio_setup.cli.commands."
+    commands = {m.removeprefix(prefix) for m in done.stderr.split() if m.startswith(prefix)}
+    assert commands - {"dbflags"} == {command}

@@ -94,7 +94,8 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
     """`did you mean --host?` for a mistyped option."""
     if not message.startswith("unrecognized arguments:"):
         return None
-    known = sorted(o for o in _options(parser) if o.startswith("--"))
+    # Every command's options, not only those of the parser built for this run.
+    known = sorted(o for o in _options(build_parser()) if o.startswith("--"))
     for word in message.split(":", 1)[1].split():
         if word.startswith("--"):
             close = difflib.get_close_matches(word.split("=")[0], known, n=1)
@@ -133,7 +134,9 @@ def command_module(name: str) -> ModuleType:
     return importlib.import_module(f"recio_setup.cli.commands.{name}")
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """The parser with every command, or with `only` that one: each command's module imports
+    what its run needs, so building all of them would make every run pay for all."""
     from recio_setup.cli.commands import COMMAND_NAMES
 
     parser = Parser(
@@ -144,7 +147,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"recio-setup {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMAND_NAMES:
+    for name in COMMAND_NAMES if only is None else (only,):
         module = command_module(name)
         sub = subparsers.add_parser(
             name,
@@ -158,13 +161,39 @@ def build_parser() -> Parser:
     return parser
 
 
-def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
-    """Put the command first, so common flags may come before it; no command means `init`."""
+def command_first(argv: Sequence[str]) -> list[str]:
+    """The arguments with the command first, so common flags may come before it; no command
+    means `init`.
+
+    Found without importing every command where possible: the common options are the same for
+    all commands, so when only they come before the word the scan stops at, they alone say
+    whether a word is an option's value (`--root init`) or the command. Any other option before
+    it (`--postgres-db check` is init's) makes the scan ask every command's options."""
     from recio_setup.cli.commands import COMMAND_NAMES, DEFAULT_COMMAND
 
     args = list(argv)
-    # Options that take a value, so that `--root init` is not mistaken for the command.
-    takes_value = _options(parser, taking_value=True)
+    if args in (["-h"], ["--help"], ["--version"]):
+        return args
+    common = Parser(add_help=False)
+    add_common_arguments(common)
+    found, stop = _scan(args, _options(common, taking_value=True))
+    known = _options(common)
+    if any(word.split("=")[0] not in known for word in args[:stop] if word.startswith("-")):
+        found, stop = _scan(args, _options(build_parser(), taking_value=True))
+    if found is None:
+        return [DEFAULT_COMMAND, *args]
+    word = args[found]
+    if word not in COMMAND_NAMES:
+        close = difflib.get_close_matches(word, COMMAND_NAMES, n=1)
+        raise UsageError(f"unknown command {word!r}", hint=f"did you mean `{close[0]}`?")
+    return [word, *args[:found], *args[found + 1 :]]
+
+
+def _scan(args: list[str], takes_value: set[str]) -> tuple[int | None, int]:
+    """Where the command word is (None: there is none), and where the scan stopped. A word close
+    to a command name counts as a mistyped command."""
+    from recio_setup.cli.commands import COMMAND_NAMES
+
     index = 0
     while index < len(args):
         word = args[index]
@@ -173,15 +202,10 @@ def normalise_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list
         if word.startswith("-"):
             index += 2 if word in takes_value else 1
             continue
-        if word in COMMAND_NAMES:
-            return [word, *args[:index], *args[index + 1 :]]
-        close = difflib.get_close_matches(word, COMMAND_NAMES, n=1)
-        if close:
-            raise UsageError(f"unknown command {word!r}", hint=f"did you mean `{close[0]}`?")
+        if word in COMMAND_NAMES or difflib.get_close_matches(word, COMMAND_NAMES, n=1):
+            return index, index
         break
-    if set(args) & {"-h", "--help", "--version"} and len(args) == 1:
-        return args
-    return [DEFAULT_COMMAND, *args]
+    return None, index
 
 
 def resolve_root(args: argparse.Namespace, output: Output) -> Path:
@@ -264,8 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "recio-setup"
     log_root: Path | None = None  # None: a crash log goes to the temp folder
     try:
-        parser = build_parser()
-        args = parser.parse_args(normalise_argv(argv, parser))
+        words = command_first(argv)
+        parser = build_parser(None if words[0].startswith("-") else words[0])  # --help: all
+        args = parser.parse_args(words)
         command = args.command
         output = Output(
             json_mode=args.json, quiet=args.quiet, verbose=args.verbose, color=args.color

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -283,4 +282,6 @@ def resolve_sslmode(args: argparse.Namespace, environ: Mapping[str, str]) -> Val
 
 def generate_password() -> str:
     """32 URL-safe characters (192 bits): no `$`, quotes, backslash or spaces, so .env is safe."""
+    import secrets  # random and hashlib come with it: ~3 ms a run that needs no password skips
+
     return secrets.token_urlsafe(24)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, ClassVar, Literal
 
 from recio_setup.result import Check
@@ -42,11 +41,15 @@ RESET_FIX = "run `recio-setup reset` (the current file is archived, a fresh one 
 
 
 def template_bytes(name: str) -> bytes:
-    """A template: from the installed wheel, else from templates/ of the checkout (editable)."""
-    installed = resources.files("recio_setup").joinpath("templates").joinpath(name)
+    """A template: from the installed wheel, else from templates/ of the checkout (editable).
+
+    A plain path, not importlib.resources: the package is never imported from a zip, and
+    resources would cost every start zipfile's import."""
+    folder = source_folder()
+    installed = folder / "recio_setup" / "templates" / name
     if installed.is_file():
         return installed.read_bytes()
-    return (source_folder() / "templates" / name).read_bytes()
+    return (folder / "templates" / name).read_bytes()
 
 
 def manifest_template() -> bytes:

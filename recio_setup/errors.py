@@ -13,6 +13,11 @@ EXIT_USAGE = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
 
+# The program as messages name it in a command (`recio-setup reset`): the placeholder that reads
+# right wherever a message goes unrendered (an exception a service catches, a log). The CLI's
+# Output fills it in, in one place (Output.shown), with how the user launched the tool.
+PROGRAM = "recio-setup"
+
 
 class RecioError(Exception):
     """A problem the user can act on. `hint` says what to do about it."""
@@ -57,6 +62,6 @@ def disk_error(exc: OSError, root: str | None) -> RecioError | None:
         f"{where} {state} ({exc.strerror}); the run stopped there, and every file it was "
         "writing is still its old version (or the new one, complete)",
         hint=f"free some space (`df -h {root or '.'}`), then run the command again; "
-        "`recio-setup check` lists what is left to do",
+        f"`{PROGRAM} check` lists what is left to do",
         cause="disk_full" if exc.errno != errno.EROFS else "read_only_disk",
     )

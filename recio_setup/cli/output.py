@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, TextIO
 
 from recio_setup import __version__
-from recio_setup.errors import RecioError
+from recio_setup.errors import PROGRAM, RecioError
 from recio_setup.masking import mask_secrets, mask_text
 from recio_setup.result import Check, Result
 from recio_setup.runtime.paths import LAUNCHER_ROOT_ENV
@@ -123,11 +123,13 @@ class Output:
             self.add_secret(secret)
 
     def redact(self, text: str) -> str:
-        """Mask secrets, and spell commands the way the user launched the tool."""
-        text = mask_text(mask_secrets(text, self._secrets))
-        if self.prog != "recio-setup":
-            text = text.replace("`recio-setup", f"`{self.prog}")
-        return text
+        """Mask the run's secrets and whatever looks like one."""
+        return mask_text(mask_secrets(text, self._secrets))
+
+    def shown(self, text: str) -> str:
+        """Text as the user sees it: redacted, and the PROGRAM placeholder of a command filled
+        in with how the user launched the tool."""
+        return self.redact(text).replace(f"`{PROGRAM}", f"`{self.prog}")
 
     # -- stderr: status, progress, warnings --------------------------------------------------
     def status(self, message: str) -> None:
@@ -142,12 +144,12 @@ class Output:
         self._err_line(f"warning: {message}", style="yellow")
 
     def _err_line(self, message: str, style: str | None = None) -> None:
-        self.err.line(self.redact(message), style)
+        self.err.line(self.shown(message), style)
 
     @contextlib.contextmanager
     def progress(self, label: str) -> Iterator[None]:
         """A spinner on a terminal, one line otherwise, for anything that may take a while."""
-        label = self.redact(label)
+        label = self.shown(label)
         err = self.err
         if self.quiet:
             yield
@@ -162,8 +164,8 @@ class Output:
 
     # -- errors -------------------------------------------------------------------------------
     def error(self, error: RecioError, *, command: str, log_path: str | None = None) -> None:
-        message = self.redact(error.message)
-        hint = self.redact(error.hint) if error.hint else None
+        message = self.shown(error.message)
+        hint = self.shown(error.hint) if error.hint else None
         self._err_line(f"error: {message}", style="bold red")
         if hint:
             self._err_line(f"hint: {hint}", style="yellow")
@@ -214,7 +216,7 @@ class Output:
 
     def _redact_json(self, item: Any) -> Any:
         if isinstance(item, str):
-            return self.redact(item)
+            return self.shown(item)
         if isinstance(item, dict):
             return {key: self._redact_json(value) for key, value in item.items()}
         if isinstance(item, (list, tuple)):
@@ -222,11 +224,11 @@ class Output:
         return item
 
     def _print(self, text: str, style: str | None = None) -> None:
-        self.out.line(self.redact(text), style)
+        self.out.line(self.shown(text), style)
 
     def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
         """A table on a terminal (fitted to its width); tab-free aligned lines otherwise."""
-        rows = [[self.redact(cell) for cell in row] for row in rows]
+        rows = [[self.shown(cell) for cell in row] for row in rows]
         out = self.out
         if isinstance(out, Rich) and out.is_terminal:
             from rich.markup import escape
@@ -280,9 +282,9 @@ class Output:
         per line, its explanation indented below it."""
         self.out.line(f"{title}:")
         for line, below in items:
-            self.out.line(f"  {self.redact(line)}")
+            self.out.line(f"  {self.shown(line)}")
             if below:
-                self.out.line(f"      {label}: {self.redact(below)}")
+                self.out.line(f"      {label}: {self.shown(below)}")
 
     def _render_checks(self, checks: list[Check]) -> None:
         if not checks:
@@ -302,5 +304,5 @@ class Output:
         """A block of result text (a diff, a help paragraph) printed to stdout as it is."""
         if not self.json_mode:
             stream = self._streams[0] or sys.stdout
-            stream.write(self.redact(text).rstrip("\n") + "\n")
+            stream.write(self.shown(text).rstrip("\n") + "\n")
             stream.flush()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from recio_setup.env.document import EnvDocument, masked_diff
 from recio_setup.env.settings import ENV_ORDER, FIELDS
-from recio_setup.errors import UsageError
+from recio_setup.errors import PROGRAM, UsageError
 from recio_setup.runtime.env_values import env_text
 from recio_setup.runtime.paths import Paths
 from recio_setup.runtime.readfile import TEXT_LIMIT, size_text
@@ -36,7 +36,7 @@ def decode_env(data: bytes, rel: str) -> EnvDocument:
     if b"\x00" in data:
         raise UsageError(
             f"{rel} holds a NUL byte, so it is not a text file",
-            hint="run `recio-setup reset`: it archives the file and rewrites it "
+            hint=f"run `{PROGRAM} reset`: it archives the file and rewrites it "
             "with every key it can still read",
         )
     return EnvDocument.parse(env_text(data, rel))
@@ -54,7 +54,7 @@ def read_env(tree: Tree, paths: Paths) -> EnvState:
     if found.kind != "file":
         raise UsageError(
             f"{rel} is not a regular file ({found.describe()})",
-            hint="run `recio-setup reset` to move it into the archive",
+            hint=f"run `{PROGRAM} reset` to move it into the archive",
         )
     return EnvState(rel, found, decode_env(tree.read_file(rel, TEXT_LIMIT), rel), via_symlink)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from recio_setup.env.document import EnvDocument
 from recio_setup.env.plan import ENV_MODE, env_mode_plan
 from recio_setup.env.settings import FIELD_BY_KEY
-from recio_setup.errors import RecioError
+from recio_setup.errors import PROGRAM, RecioError
 from recio_setup.result import Check
 from recio_setup.runtime.paths import Paths
 from recio_setup.runtime.readfile import TEXT_LIMIT, FileRefused
@@ -60,7 +60,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
                 ".env",
                 "fail",
                 ".env is missing; reset does not invent values",
-                "run `recio-setup init`",
+                f"run `{PROGRAM} init`",
             )
         )
         from recio_setup.runtime.host import detect_host
@@ -72,7 +72,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
                 ".env",
                 "fail",
                 f"{rel} is {found.describe()}, not a file",
-                f"move {rel} away, then run `recio-setup init`",
+                f"move {rel} away, then run `{PROGRAM} init`",
             )
         )
         return plan, "localhost"

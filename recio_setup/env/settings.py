@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recio_setup.db.url import SSLMODES
 from recio_setup.db.url import parse_database_url as parse_url
-from recio_setup.errors import UsageError
+from recio_setup.errors import PROGRAM, UsageError
 from recio_setup.result import Value
 from recio_setup.runtime.host import validate_host
 
@@ -205,7 +205,7 @@ def fix_for(field: Field, where: str) -> str:
         name = where.split()[0]
         return f"set {name} to a valid value, or unset it"
     if where.endswith("in .env"):
-        flag = f", or run `recio-setup init {field.flag} ...`" if field.flag else ""
+        flag = f", or run `{PROGRAM} init {field.flag} ...`" if field.flag else ""
         return f"correct {field.key} in .env{flag}"
     if field.key == "AUTH_ENABLED":
         return "use --auth-enabled or --no-auth-enabled"

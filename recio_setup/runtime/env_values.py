@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from recio_setup.errors import UsageError
+from recio_setup.errors import PROGRAM, UsageError
 from recio_setup.runtime.file_cache import FileCache
 from recio_setup.runtime.readfile import TEXT_LIMIT, read_whole
 
@@ -33,7 +33,7 @@ def env_text(data: bytes, path: str) -> str:
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"{path} is not UTF-8 text (byte {exc.start})",
-            hint="run `recio-setup reset` to repair it",
+            hint=f"run `{PROGRAM} reset` to repair it",
         ) from None
 
 

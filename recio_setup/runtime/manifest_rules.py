@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from recio_setup.errors import PROGRAM
+
 GROUPS = ("core_services", "watchdog_services")
 DEFAULT_RANGES: dict[str, tuple[int, int]] = {"core": (3000, 4000), "safe": (8000, 8100)}
 DEFAULT_AVOID: tuple[int, ...] = (5000, 7000, 9000, 10000)
@@ -228,7 +230,7 @@ def validate(document: Any) -> Checked:
         checked.add(
             "(top level)",
             f"must be a JSON object with {' and '.join(GROUPS)}, not {type(document).__name__}",
-            "run `recio-setup reset` to reinstall the template",
+            f"run `{PROGRAM} reset` to reinstall the template",
         )
         return checked
     _read_policy(document, checked)

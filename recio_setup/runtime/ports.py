@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recio_setup.errors import RecioError
+from recio_setup.errors import PROGRAM, RecioError
 from recio_setup.runtime.jsondoc import NotJson, load_json
 from recio_setup.runtime.manifest_rules import (
     DEFAULT_AVOID,
@@ -46,7 +46,7 @@ class ManifestError(RecioError):
     ) -> None:
         super().__init__(
             f"port manifest {path}: {problem}",
-            hint="fix the file by hand, or run `recio-setup reset` to reinstall the template "
+            hint=f"fix the file by hand, or run `{PROGRAM} reset` to reinstall the template "
             "(the current file is archived)",
             cause="manifest_invalid",
         )
@@ -57,7 +57,7 @@ class ManifestError(RecioError):
 class ManifestMissing(ManifestError):
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, "the file does not exist")
-        self.hint = "run `recio-setup init` to install it from the template"
+        self.hint = f"run `{PROGRAM} init` to install it from the template"
         self.cause = "manifest_missing"
 
 

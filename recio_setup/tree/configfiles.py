@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from recio_setup.errors import PROGRAM
 from recio_setup.result import Check
 from recio_setup.runtime.host import validate_host
 from recio_setup.runtime.jsondoc import NotJson, load_json
@@ -37,7 +38,7 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 MANIFEST_CHECK = "port manifest"
 CONFIG_CHECK = "config.json"
-RESET_FIX = "run `recio-setup reset` (the current file is archived, a fresh one written)"
+RESET_FIX = f"run `{PROGRAM} reset` (the current file is archived, a fresh one written)"
 
 
 def template_bytes(name: str) -> bytes:
@@ -190,7 +191,7 @@ def _plan_one(
     if found.kind == "missing" or found.kind == "blocked":
         if mode == "check":
             what = judged.problem or "is missing"
-            plan.note(Check(name, "fail", f"{rel} {what}", "run `recio-setup init`", repair="init"))
+            plan.note(Check(name, "fail", f"{rel} {what}", f"run `{PROGRAM} init`", repair="init"))
         elif _parents(tree, rel, plan, mode, name):
             plan.add(WriteFile(rel, f"the {name} is missing", content, FILE_MODE))
         return
@@ -257,7 +258,7 @@ def _sync_config(
         return
     reason = "; ".join(stale) + " (TRADING_SYSTEM_HOST and main_app's port)"
     if mode == "check":
-        fix = "run `recio-setup init` to update it"
+        fix = f"run `{PROGRAM} init` to update it"
         plan.note(Check("config.json", "warn", reason, fix, repair="init"))
         return
     main.update(wanted)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Literal
 
-from recio_setup.errors import RecioError, StepFailed
+from recio_setup.errors import PROGRAM, RecioError, StepFailed
 from recio_setup.result import Check, Repair, Status
 from recio_setup.runtime.jsondoc import NotJson, load_json
 from recio_setup.runtime.paths import (
@@ -52,9 +52,9 @@ from recio_setup.tree.runlock import RunLock
 
 PlanMode = Literal["init", "check", "reset"]
 EMPTY_JSON = b"{}\n"
-FIX_INIT = "run `recio-setup init`"
-FIX_RESET = "run `recio-setup reset`"
-FIX_SYMLINK = "`recio-setup reset` moves the link into the archive"
+FIX_INIT = f"run `{PROGRAM} init`"
+FIX_RESET = f"run `{PROGRAM} reset`"
+FIX_SYMLINK = f"`{PROGRAM} reset` moves the link into the archive"
 ENSURE_LOCK_TIMEOUT = 10.0
 
 
@@ -368,5 +368,5 @@ def ensure_data_dirs(paths: Paths | None = None) -> None:
     if failed:
         raise StepFailed(
             "could not prepare the data tree: " + "; ".join(failed),
-            hint="run `recio-setup check` to see the tree, `recio-setup reset` to repair it",
+            hint=f"run `{PROGRAM} check` to see the tree, `{PROGRAM} reset` to repair it",
         )

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from recio_setup.errors import RecioError
+from recio_setup.errors import PROGRAM, RecioError
 from recio_setup.runtime.readfile import open_regular, read_fd, sha256_fd
 from recio_setup.tree.fsentry import (
     DENIED_ERRNOS,
@@ -92,7 +92,7 @@ class Tree:
                         raise UnsafePath(
                             f"{where} is not a real folder (a symlink or a file); "
                             f"refusing to reach {rel} through it",
-                            hint="run `recio-setup check` to see it, `recio-setup reset` to repair",
+                            hint=f"run `{PROGRAM} check` to see it, `{PROGRAM} reset` to repair",
                         ) from exc
                     raise
                 os.close(fd)
@@ -228,7 +228,7 @@ class Tree:
             raise UnsafePath(
                 f"{rel} has {st.st_nlink} hard links: another name, maybe outside the project, "
                 "shares it, so its mode was not changed",
-                hint="`recio-setup reset` moves this name into the archive and puts a private "
+                hint=f"`{PROGRAM} reset` moves this name into the archive and puts a private "
                 "copy in its place",
             )
         if (

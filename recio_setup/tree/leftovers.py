@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
-from recio_setup.errors import RecioError
+from recio_setup.errors import PROGRAM, RecioError
 from recio_setup.result import ActionRecord, Check, Status
 from recio_setup.runtime.paths import Paths
 from recio_setup.tree.datatree import table
@@ -34,7 +34,7 @@ TEMP_NAME = re.compile(
 # cli.write_crash_log's names: recio-setup-crash-<UTC stamp>-<pid>.log
 CRASH_LOG = re.compile(r"recio-setup-crash-[0-9]{8}T[0-9]{6}Z-[0-9]+\.log")
 SECRET_MODE_BITS = 0o077
-FIX = "`recio-setup reset` (or `recio-setup init`) moves them into the archive"
+FIX = f"`{PROGRAM} reset` (or `{PROGRAM} init`) moves them into the archive"
 
 
 @dataclass(frozen=True)

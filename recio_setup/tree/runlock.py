@@ -10,7 +10,7 @@ import stat
 import time
 from pathlib import PurePosixPath
 
-from recio_setup.errors import StepFailed
+from recio_setup.errors import PROGRAM, StepFailed
 from recio_setup.tree.fsops import Tree
 from recio_setup.tree.modes import mode_to_set, shares_its_inode
 
@@ -89,7 +89,7 @@ class RunLock:
     def unusable(self, why: str) -> StepFailed:
         return StepFailed(
             f"the run lock {self.rel} cannot be used: {why}",
-            hint="`recio-setup reset` moves it into the archive (or move it away yourself)",
+            hint=f"`{PROGRAM} reset` moves it into the archive (or move it away yourself)",
             cause="bad_lock",
         )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from recio_setup.errors import RecioError, StepFailed
+from recio_setup.errors import PROGRAM, RecioError, StepFailed
 from recio_setup.runtime.paths import Paths
 from recio_setup.tree.archive import Archive, archived_path, utc_now
 from recio_setup.tree.archive_home import ROOT_ARCHIVE_PREFIX, begin_at_root, is_at_root
@@ -112,13 +112,13 @@ def latest_reset(tree: Tree, paths: Paths) -> Archive:
         raise StepFailed(
             f"there is no reset to undo: {paths.archives_rel} is not the archive folder "
             f"({home.describe()}), so nothing in it is trusted",
-            hint="`recio-setup reset` moves it aside and creates the real folder "
+            hint=f"`{PROGRAM} reset` moves it aside and creates the real folder "
             "(`reset --undo` then puts it back)",
             cause="nothing_to_undo",
         )
     raise StepFailed(
         "there is no reset to undo",
-        hint="`recio-setup reset` archives what it "
+        hint=f"`{PROGRAM} reset` archives what it "
         "replaces; only the most recent reset that is not undone yet can be undone",
         cause="nothing_to_undo",
     )

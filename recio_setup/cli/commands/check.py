@@ -14,7 +14,7 @@ from recio_setup.cli.commands import dbflags
 from recio_setup.env.plan import env_mode_plan, read_env
 from recio_setup.env.settings import FIELDS, describe_source, resolve_sslmode
 from recio_setup.env.settings import check as check_value
-from recio_setup.errors import EXIT_PROBLEMS, RecioError
+from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, RecioError
 from recio_setup.result import Check, Result, Value
 from recio_setup.runtime.readfile import TEXT_LIMIT
 from recio_setup.tree.fsops import Tree
@@ -33,7 +33,7 @@ no symlink where an entry belongs), temp files left by interrupted writes, the s
 (in use or free, for information) and the PostgreSQL connection. Exit 0 when nothing failed
 (warnings allowed), 1 otherwise.
 """
-REPAIR = "run `recio-setup reset` (it archives what it replaces)"
+REPAIR = f"run `{PROGRAM} reset` (it archives what it replaces)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
         return [Check(".env", "fail", error.message, REPAIR, repair="reset")], {}
     if state.document is None:
         return [
-            Check(".env", "fail", ".env is missing", "run `recio-setup init`", repair="init")
+            Check(".env", "fail", ".env is missing", f"run `{PROGRAM} init`", repair="init")
         ], {}
     checks: list[Check] = []
     for action in env_mode_plan(state.rel, state.found).actions:
@@ -93,7 +93,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
                     f".env {field.key}",
                     "fail",
                     f"{field.key} is missing",
-                    "run `recio-setup init` to fill it in",
+                    f"run `{PROGRAM} init` to fill it in",
                     repair="init",
                 )
             )
@@ -111,7 +111,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
                     f".env {field.key}",
                     "fail",
                     error.message,
-                    f"run `recio-setup init {field.flag or ''}` with a valid value",
+                    f"run `{PROGRAM} init {field.flag or ''}` with a valid value",
                 )
             )
     return values
@@ -148,9 +148,9 @@ def interrupted_run_checks(ctx: Context, tree: Tree) -> list[Check]:
         return []
     detail = "the {} archived in " + f"{interrupted.run_rel} was interrupted halfway"
     if undo_begun(interrupted):
-        fix = "run `recio-setup reset --undo` to finish it"
+        fix = f"run `{PROGRAM} reset --undo` to finish it"
         return [Check("interrupted run", "fail", detail.format("undo of the reset"), fix)]
-    fix = "run `recio-setup reset` to complete it, or `recio-setup reset --undo` to put back"
+    fix = f"run `{PROGRAM} reset` to complete it, or `{PROGRAM} reset --undo` to put back"
     return [Check("interrupted run", "fail", detail.format("reset"), fix, repair="reset")]
 
 
@@ -159,7 +159,7 @@ def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
 
     plan = plan_config_files(tree, ctx.paths, host, "check")
     checks = [
-        Check(f"config {a.path}", "fail", a.reason, "run `recio-setup init`", repair="init")
+        Check(f"config {a.path}", "fail", a.reason, f"run `{PROGRAM} init`", repair="init")
         for a in plan.actions
     ]
     return checks + plan.findings
@@ -241,18 +241,18 @@ def run(ctx: Context) -> Result:
                 "database",
                 "fail",
                 "not tested: .env lacks valid POSTGRES_* values",
-                "run `recio-setup init`",
+                f"run `{PROGRAM} init`",
             )
         )
     failed = len(result.failed_checks)
     warned = sum(1 for c in result.checks if c.status == "warn")
     result.exit_code = EXIT_PROBLEMS if failed else 0
     if not (ctx.paths.root / ".env").exists() and not (ctx.paths.root / "backend").exists():
-        result.summary = f"not set up yet ({failed} problem(s)): run `recio-setup init`"
+        result.summary = f"not set up yet ({failed} problem(s)): run `{PROGRAM} init`"
         return result
     if any(c.status == "fail" and c.repair == "reset" for c in result.checks):
         result.notes.append(
-            "`recio-setup reset` repairs every file and folder problem above "
+            f"`{PROGRAM} reset` repairs every file and folder problem above "
             "at once; what it replaces is archived, never deleted"
         )
     result.summary = (

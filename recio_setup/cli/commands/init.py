@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from recio_setup.cli.commands import dbflags, validate_lock_timeout
 from recio_setup.env.plan import EnvPlan, EnvState, plan_env, read_env
 from recio_setup.env.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
-from recio_setup.errors import EXIT_PROBLEMS, UsageError
+from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, UsageError
 from recio_setup.masking import url_holds_secret
 from recio_setup.result import ActionRecord, Check, Result, Value
 from recio_setup.tree.fsops import Tree
@@ -144,7 +144,7 @@ def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> dict[str, Va
         lines = ", ".join(str(line.number) for line in state.document.bad_lines())
         ctx.output.warn(
             f".env has lines python-dotenv cannot read (line {lines}); they are kept "
-            "as they are. `recio-setup reset` can rewrite the file."
+            f"as they are. `{PROGRAM} reset` can rewrite the file."
         )
     # Interface detection runs a subprocess: only when its answer can matter.
     host_given = (
@@ -255,7 +255,7 @@ def _apply(ctx: Context, tree: Tree, plan_now: Callable[[], Plan], result: Resul
                 "fail",
                 f"{len(failed)} step(s) failed: "
                 + "; ".join(f"{a.path}: {a.detail}" for a in failed),
-                "see the actions above; `recio-setup check` lists what is left",
+                f"see the actions above; `{PROGRAM} check` lists what is left",
             )
         )
     if archive.run_rel:
@@ -286,8 +286,8 @@ def _summarise(result: Result) -> None:
                 ".env written (mode 0600); it holds the database password, masked in all output"
             )
         if any(c.name == "database" and c.status == "info" for c in result.checks):
-            result.notes.append("the database was not tested: `recio-setup check` does that")
-        result.notes.append("`recio-setup check` verifies this setup at any time")
+            result.notes.append(f"the database was not tested: `{PROGRAM} check` does that")
+        result.notes.append(f"`{PROGRAM} check` verifies this setup at any time")
     else:
         result.summary = "init did not finish: see the failed checks" + (
             "; .env is written"

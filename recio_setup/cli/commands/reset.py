@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from recio_setup.cli.commands import validate_lock_timeout
 from recio_setup.env.repair import plan_env_repair
-from recio_setup.errors import EXIT_PROBLEMS, StepFailed, UsageError
+from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, StepFailed, UsageError
 from recio_setup.result import ActionRecord, Check, Result
 from recio_setup.runtime.paths import CREDENTIALS_FOLDER, LIVE_DATA_REL
 from recio_setup.tree.archive import Archive, archived_path, utc_now
@@ -106,7 +106,7 @@ def _confirm(ctx: Context, question: str) -> None:
     if not ctx.interactive:
         raise UsageError(
             f"reset {flag} needs confirmation, and there is no terminal to ask on",
-            hint=f"add --yes to run `recio-setup reset {flag} --yes`",
+            hint=f"add --yes to run `{PROGRAM} reset {flag} --yes`",
         )
     from recio_setup.cli.wizard import confirm
 
@@ -188,7 +188,7 @@ def run(ctx: Context) -> Result:
             if archive.run_rel:
                 _finish_archive(ctx, tree, archive, ctx.args.all)
                 result.notes.append(
-                    f"archived to {archive.run_rel} (undo: `recio-setup reset --undo`)"
+                    f"archived to {archive.run_rel} (undo: `{PROGRAM} reset --undo`)"
                 )
     return _finish(result, "repaired")
 
@@ -209,14 +209,14 @@ def _resume_an_interrupted_reset(
     if undo_begun(interrupted):
         raise StepFailed(
             f"the undo of the reset archived in {interrupted.run_rel} was interrupted",
-            hint="run `recio-setup reset --undo` to finish it first",
+            hint=f"run `{PROGRAM} reset --undo` to finish it first",
             cause="undo_interrupted",
         )
     if archive.run_rel is not None:
         # This run has archived already (a bad lock): close the other as it stands.
         _finish_archive(ctx, tree, interrupted, False)
         result.notes.append(
-            f"an interrupted reset in {interrupted.run_rel} was closed; `recio-setup reset "
+            f"an interrupted reset in {interrupted.run_rel} was closed; `{PROGRAM} reset "
             "--undo` puts back this run first, then that one"
         )
         return archive
@@ -266,7 +266,7 @@ def _finish(result: Result, verb: str) -> Result:
                 "reset",
                 "fail",
                 f"{len(failed)} step(s) failed",
-                "see the actions above, then run `recio-setup check`",
+                f"see the actions above, then run `{PROGRAM} check`",
             )
         )
     if result.failed_checks:
@@ -306,7 +306,7 @@ def run_undo(ctx: Context) -> Result:
                 raise StepFailed(
                     f"another run changed the archives while this one waited ({record.run_rel} "
                     "is now the most recent reset); nothing was changed",
-                    hint="run `recio-setup reset --undo` again",
+                    hint=f"run `{PROGRAM} reset --undo` again",
                     cause="changed_since_reset",
                 )
             undo_archive = _refuse_later_changes(ctx, tree, record)

@@ -7,8 +7,9 @@ may chdir). The files are older than 2 s, as a running service's are (a younger 
 again on each call, see recio_setup/runtime/file_cache.py). A figure counts only if edits made right
 after it (a manifest port, and for get_service_url TRADING_SYSTEM_HOST in .env) are seen by the
 very next call; the run stops otherwise. Besides its stats, a lookup reads the environment
-(an unset variable costs os.environ.get about 0.4 of a stat here) and, by the working folder,
-calls getcwd: the note printed first gives both, the floor under the ratios.
+and, by the working folder, calls getcwd (the floor under the ratios: the note printed first
+gives both). The runtime reads the environment from os.environ's own dict, since os.environ.get
+of an unset variable costs about 0.4 of a stat, the figure the note prints.
 """
 
 from __future__ import annotations

@@ -203,6 +203,67 @@ def test_get_host_reads_env_file_between_environment_and_detection(
     assert get_host(root=root) == "192.168.5.5"
 
 
+@pytest.mark.usefixtures("clock_moved_on")
+def test_environment_changes_are_seen_by_the_next_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lookups read the environment's own dict (not os.environ.get, too slow for an unset
+    # name): every way a program changes os.environ must still show on the very next call.
+    first, second = tmp_path / "a", tmp_path / "b"
+    host_project(first, host="10.0.0.1", main_app=3001)
+    host_project(second, host="10.0.0.2", main_app=3002)
+    monkeypatch.delenv("TRADING_SYSTEM_HOST", raising=False)
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(first))
+    assert runtime.get_service_url("main_app") == "http://10.0.0.1:3001"
+    os.environ["REC_PROJECT_ROOT"] = str(second)
+    assert runtime.get_service_url("main_app") == "http://10.0.0.2:3002"
+    os.environ["TRADING_SYSTEM_HOST"] = "10.7.7.7"
+    assert runtime.get_service_url("main_app") == "http://10.7.7.7:3002"
+    os.environ["TRADING_SYSTEM_HOST"] = "10.7.7.8"
+    assert runtime.get_host() == "10.7.7.8"
+    os.environ["TRADING_SYSTEM_HOST"] = "  "  # blank: as if unset, the .env is next
+    assert runtime.get_service_url("main_app") == "http://10.0.0.2:3002"
+    del os.environ["TRADING_SYSTEM_HOST"]
+    assert runtime.get_host() == "10.0.0.2"
+    os.environ.update({"REC_PROJECT_ROOT": str(first), "TRADING_SYSTEM_HOST": "10.7.7.9"})
+    assert runtime.get_service_url("main_app") == "http://10.7.7.9:3001"
+    monkeypatch.setattr(os, "environ", {"REC_PROJECT_ROOT": str(second)})  # rebound
+    assert runtime.get_service_url("main_app") == "http://10.0.0.2:3002"
+    os.environ["TRADING_SYSTEM_HOST"] = "10.7.7.10"
+    assert runtime.get_host() == "10.7.7.10"
+
+
+def test_a_host_set_is_validated_on_every_call(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation is kept per value, so a refused value is refused again, not remembered as fine.
+    host_project(project, host="10.9.8.7")
+    monkeypatch.setenv("TRADING_SYSTEM_HOST", "not a host")
+    for _ in range(2):
+        with pytest.raises(UsageError, match="TRADING_SYSTEM_HOST 'not a host'"):
+            runtime.get_service_url("main_app", root=project)
+    monkeypatch.delenv("TRADING_SYSTEM_HOST")
+    (project / ".env").write_text("TRADING_SYSTEM_HOST=bad..host\n")
+    for _ in range(2):
+        with pytest.raises(UsageError, match=r"TRADING_SYSTEM_HOST in \.env 'bad\.\.host'"):
+            runtime.get_host(root=project)
+
+
+def test_a_host_in_the_environment_needs_no_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment comes first in the order: get_host must not resolve the project for it.
+    monkeypatch.setenv("TRADING_SYSTEM_HOST", "10.1.1.1")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REC_PROJECT_ROOT", raising=False)
+
+    def no_walk(start: Path | None) -> Path:
+        raise AssertionError(f"the project was resolved from {start}")
+
+    monkeypatch.setattr(runtime, "root_from_folder", no_walk)
+    assert runtime.get_host() == "10.1.1.1"
+
+
 def test_get_port_follows_each_way_of_naming_the_root_between_calls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,6 +364,30 @@ def test_a_working_folder_below_the_root_is_resolved_once(
     assert walks == []
     install_manifest(tmp_path / "rec" / "backend", main_app=3002)  # nearer, installed later
     assert runtime.get_port("main_app") == 3002
+
+
+def test_path_functions_follow_the_project_from_one_call_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They share get_port's project cache: a manifest installed or removed nearer the working
+    # folder, or REC_PROJECT_ROOT changed, must show on the very next call.
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    (inner / "work").mkdir(parents=True)
+    install_manifest(outer)
+    monkeypatch.chdir(inner / "work")
+    monkeypatch.delenv("REC_PROJECT_ROOT", raising=False)
+    assert runtime.get_data_dir() == str(outer / "backend/data")
+    install_manifest(inner)
+    assert runtime.get_data_dir() == str(inner / "backend/data")
+    assert runtime.get_logs_dir() == str(inner / "logs")
+    shutil.rmtree(inner / "backend")
+    assert runtime.get_accounts_data_dir(user="user_0002") == str(
+        outer / "backend/data/users/user_0002/accounts"
+    )
+    assert runtime.get_project_root() == str(outer)
+    monkeypatch.setenv("REC_PROJECT_ROOT", str(tmp_path / "elsewhere"))
+    assert runtime.get_frontend_dir() == str(tmp_path / "elsewhere/frontend")
 
 
 def test_a_removed_nearer_manifest_gives_way_to_the_project_above(

@@ -5,9 +5,10 @@ answering 3000; a missing or broken manifest raises ManifestError instead of fal
 defaults or regenerating the file; lookups are cached and re-read only when the file changes; the
 host is found without sending a packet. Paths are returned as `str`, as v2 did.
 
-Every function takes optional `root=` (else resolved by paths.resolve_project_root: explicit >
-REC_PROJECT_ROOT > the nearest ancestor of the working folder holding the manifest > the
-checkout) and, for per-user paths, `user=` (else REC_USER_ID, else user_0001).
+Every function takes optional `root=` (else found in paths.resolve_project_root's order: explicit
+> REC_PROJECT_ROOT > the nearest ancestor of the working folder holding the manifest > the
+checkout; kept per way of naming it, see _project) and, for per-user paths, `user=` (else
+REC_USER_ID, else user_0001).
 """
 
 from __future__ import annotations
@@ -19,27 +20,30 @@ from typing import Any, NamedTuple, TypeAlias
 
 from recio_setup.errors import RecioError
 from recio_setup.runtime.env_values import clear_cache as clear_env_files
-from recio_setup.runtime.env_values import env_file_value
+from recio_setup.runtime.env_values import env_file_value, parse_env, read_env_bytes
+from recio_setup.runtime.file_cache import FileCache
 from recio_setup.runtime.manifest_cache import cached_manifest
 from recio_setup.runtime.paths import (
     ACCOUNTS_FOLDER,
     ACTIVE_TRADES_FOLDER,
     BTC_PRICE_HISTORY_REL,
     COINBASE_DATA_REL,
+    DATA_REL,
     DEFAULT_USER,
     ENV_REL,
     FRONTEND_REL,
     HOST_ENV,
     KALSHI_CREDENTIALS_FOLDER,
     KALSHI_DATA_REL,
+    LOGS_REL,
     MANIFEST_REL,
     PRICE_HISTORY_REL,
     ROOT_ENV,
     SUPERVISOR_CONFIG_REL,
     TRADE_HISTORY_FOLDER,
     USER_ENV,
+    USERS_REL,
     VENV_PYTHON_REL,
-    Paths,
     resolve_project_root,
     root_from_folder,
     validate_user,
@@ -50,14 +54,15 @@ Root: TypeAlias = "str | os.PathLike[str] | None"
 
 
 class _Project(NamedTuple):
-    """The files of one project root that lookups read, as str (no Path per call)."""
+    """One project root and the files lookups read there, as str (no Path per call)."""
 
+    root: str
     manifest: str
     env_file: str
 
 
 def _project_at(root: Path) -> _Project:
-    return _Project(str(root / MANIFEST_REL), str(root / ENV_REL))
+    return _Project(str(root), str(root / MANIFEST_REL), str(root / ENV_REL))
 
 
 # The project, per way of naming the root. A service calls get_port often, and resolving the
@@ -66,13 +71,33 @@ def _project_at(root: Path) -> _Project:
 # REC_PROJECT_ROOT), and a working folder whose ancestor holds the manifest (so a manifest
 # installed later is still found). A relative root means something else after a chdir.
 _by_explicit_root: dict[object, _Project] = {}  # the root object as given (str or Path)
-_by_env_root: dict[str, _Project] = {}  # REC_PROJECT_ROOT's value
+_by_env_root: dict[bytes, _Project] = {}  # REC_PROJECT_ROOT's value, as the environment holds it
 # the working folder -> (the project found, the manifests that would be nearer if installed)
 _by_working_folder: dict[bytes, tuple[_Project, tuple[str, ...]]] = {}
 
 
-def _root(root: Root) -> Path:
-    return resolve_project_root(root)
+# -- the environment --------------------------------------------------------------------------
+# Every lookup reads REC_PROJECT_ROOT, and a URL TRADING_SYSTEM_HOST too; both are usually unset.
+# os.environ.get of an unset name costs about 0.4 of a stat (it encodes the name, then raises and
+# catches two KeyErrors): as much as the rest of get_port, and it made get_service_url miss its
+# target. On POSIX, os.environ keeps every variable, as bytes, in one plain dict (its `_data`,
+# which os.environb shares) that every change made through os.environ updates at once; a
+# lookup there sees the same changes for a twentieth of the cost. If os.environ is no longer
+# that object (a test rebinds it), or on Windows, os.environ.get is asked as before.
+_ENVIRON: object = None  # os.environ, if it keeps its variables in _ENVIRON_BYTES
+_ENVIRON_BYTES: dict[bytes, bytes] = {}
+if os.name == "posix" and isinstance(getattr(os.environ, "_data", None), dict):
+    _ENVIRON, _ENVIRON_BYTES = os.environ, os.environ._data  # type: ignore[attr-defined]
+_ROOT_KEY = os.fsencode(ROOT_ENV)
+_HOST_KEY = os.fsencode(HOST_ENV)
+
+
+def _environ_value(key: bytes) -> bytes | None:
+    """os.environb.get(key), cheaply (see above); bytes, so a value is a cache key undecoded."""
+    if os.environ is _ENVIRON:
+        return _ENVIRON_BYTES.get(key)
+    value = os.environ.get(os.fsdecode(key))
+    return None if value is None else os.fsencode(value)
 
 
 def _project(root: Root, *, confirm: bool = False) -> _Project:
@@ -83,10 +108,10 @@ def _project(root: Root, *, confirm: bool = False) -> _Project:
             return _by_explicit_root[root]
         except (KeyError, TypeError):  # not kept (yet), or a PathLike that is no dict key
             return _remember(_by_explicit_root, root, os.fspath(root))
-    from_env = os.environ.get(ROOT_ENV)
+    from_env = _environ_value(_ROOT_KEY)
     if from_env:
         project = _by_env_root.get(from_env)
-        return project or _remember(_by_env_root, from_env, from_env)
+        return project or _remember(_by_env_root, from_env, os.fsdecode(from_env))
     try:
         cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
     except OSError:  # the working folder was deleted: the checkout is next in the order
@@ -134,7 +159,7 @@ def _remember(cache: dict[Any, _Project], key: object, given: str) -> _Project:
     resolves to itself): a relative one means another folder after a chdir."""
     found = resolve_project_root(given)
     project = _project_at(found)
-    if found == Path(given) and isinstance(key, (str, PurePath)):
+    if found == Path(given) and isinstance(key, (str, bytes, PurePath)):
         cache[key] = project
     return project
 
@@ -146,10 +171,7 @@ def clear_caches() -> None:
     _by_env_root.clear()
     _by_working_folder.clear()
     clear_env_files()
-
-
-def _paths(root: Root, user: str | None = None) -> Paths:
-    return Paths(_root(root), validate_user(user or os.environ.get(USER_ENV) or DEFAULT_USER))
+    _written_hosts.clear()
 
 
 # -- ports ------------------------------------------------------------------------------------
@@ -180,13 +202,14 @@ def _url_host(host: str) -> str:
 def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None) -> str:
     project, manifest = _current_manifest(root)
     port = manifest.port(service_name)
-    return f"http://{_url_host(_host(project.env_file))}:{port}{endpoint}"
+    host = _environment_host() or _written_or_detected_host(project.env_file)
+    return f"http://{_url_host(host)}:{port}{endpoint}"
 
 
 def get_port_info(*, root: Root = None) -> dict[str, Any]:
     project, manifest = _current_manifest(root)
     ports = manifest.ports()
-    host = _host(project.env_file)
+    host = _environment_host() or _written_or_detected_host(project.env_file)
     return {
         "ports": ports,
         "service_urls": {name: f"http://{_url_host(host)}:{port}" for name, port in ports.items()},
@@ -196,6 +219,13 @@ def get_port_info(*, root: Root = None) -> dict[str, Any]:
 
 
 # -- host -------------------------------------------------------------------------------------
+# The order: TRADING_SYSTEM_HOST in the environment, else in the project's .env, else detected,
+# else localhost. A value that is set is validated, and the result kept (per value in the
+# environment, per version of the .env): a lookup would otherwise parse the address on every
+# call. A refused value raises, and neither cache keeps an exception: it is refused every call.
+_WRITTEN_ORIGIN = f"{HOST_ENV} in .env"
+
+
 @functools.lru_cache(maxsize=1)
 def _detected_host() -> str:
     from recio_setup.runtime.host import detect_host
@@ -203,13 +233,45 @@ def _detected_host() -> str:
     return detect_host({})[0]
 
 
-@functools.lru_cache(maxsize=64)
-def _valid_host(text: str, origin: str) -> str:
-    """validate_host, once per value: a lookup would otherwise parse the address every call.
-    (A refused value raises, and lru_cache keeps no exception: it is refused every call.)"""
-    from recio_setup.runtime.host import validate_host
+def _validate_host(text: str, origin: str) -> str:
+    from recio_setup.runtime.host import validate_host  # here: host.py costs a service's start
 
     return validate_host(text, origin=origin)
+
+
+@functools.lru_cache(maxsize=64)
+def _valid_environment_host(value: bytes) -> str | None:
+    """TRADING_SYSTEM_HOST's value in the environment, validated; None when blank."""
+    given = os.fsdecode(value).strip()
+    return _validate_host(given, HOST_ENV) if given else None
+
+
+def _written_host(data: bytes, path: str) -> str | None:
+    """TRADING_SYSTEM_HOST in a .env with these bytes, validated; None when unset or blank."""
+    written = (parse_env(data, path).get(HOST_ENV) or "").strip()
+    return _validate_host(written, _WRITTEN_ORIGIN) if written else None
+
+
+# The .env's host, validated once per version of the file, in the manifest's stat cache: one
+# stat per call, every edit seen by the next. A refused host is not kept: refused every call.
+_written_hosts: FileCache[str | None] = FileCache(read_env_bytes, _written_host)
+
+
+def _environment_host() -> str | None:
+    """TRADING_SYSTEM_HOST from the environment, validated; None when unset or blank. Asked
+    first, so a host set there needs no project resolved and no .env read."""
+    value = _environ_value(_HOST_KEY)
+    return _valid_environment_host(value) if value else None
+
+
+def _written_or_detected_host(env_file: str | None) -> str:
+    """The next steps of the order: env_file's TRADING_SYSTEM_HOST (env_file is the project's
+    .env; None when there is no project), else detected, else localhost."""
+    try:
+        written = _written_hosts.get(env_file) if env_file else None
+    except OSError:  # no .env there (or it went before it was read)
+        written = None
+    return written or _detected_host()
 
 
 def _env_file(root: Root) -> str | None:
@@ -225,40 +287,30 @@ def env_file_host(root: Root = None) -> str | None:
     return env_file_value(env_file, HOST_ENV) if env_file else None
 
 
-_WRITTEN_ORIGIN = f"{HOST_ENV} in .env"
-
-
-def _host(env_file: str | None) -> str:
-    """TRADING_SYSTEM_HOST from the environment, else from env_file (the project's .env; None
-    when there is no project), else detected, else localhost. A value that is set is validated."""
-    given = os.environ.get(HOST_ENV, "").strip()
-    if given:
-        return _valid_host(given, HOST_ENV)
-    written = env_file_value(env_file, HOST_ENV) if env_file else None
-    return _valid_host(written, _WRITTEN_ORIGIN) if written else _detected_host()
-
-
 def get_host(*, root: Root = None) -> str:
     """TRADING_SYSTEM_HOST from the environment, else from the project's .env, else detected,
     else localhost. A value that is set is validated."""
-    return _host(_env_file(root))
+    return _environment_host() or _written_or_detected_host(_env_file(root))
 
 
 # -- paths ------------------------------------------------------------------------------------
-def get_project_root(*, root: Root = None) -> str:
-    return str(_root(root))
-
-
-def get_data_dir(*, root: Root = None) -> str:
-    return str(_paths(root).data_dir)
+# The project cache answers these too, rather than resolve_project_root: no Path objects nor an
+# ancestor walk per call. `confirm`: a folder that led to a project must still hold its manifest.
+def _in_project(root: Root, *rel: str) -> str:
+    return os.path.join(_project(root, confirm=True).root, *rel)  # noqa: PTH118 (str in, str out)
 
 
 def _user_dir(root: Root, user: str | None, folder: str) -> str:
-    return str(_paths(root, user).user_dir / folder)
+    user = validate_user(user or os.environ.get(USER_ENV) or DEFAULT_USER)
+    return _in_project(root, USERS_REL, user, folder)
 
 
-def _in_project(root: Root, rel: str) -> str:
-    return str(_root(root) / rel)
+def get_project_root(*, root: Root = None) -> str:
+    return _project(root, confirm=True).root
+
+
+def get_data_dir(*, root: Root = None) -> str:
+    return _in_project(root, DATA_REL)
 
 
 def get_accounts_data_dir(*, root: Root = None, user: str | None = None) -> str:
@@ -294,7 +346,7 @@ def get_btc_price_history_dir(*, root: Root = None) -> str:
 
 
 def get_logs_dir(*, root: Root = None) -> str:
-    return str(_paths(root).logs_dir)
+    return _in_project(root, LOGS_REL)
 
 
 def get_frontend_dir(*, root: Root = None) -> str:

@@ -1,7 +1,8 @@
 """The project's .env as the runtime library reads it (get_host): values cached per version.
 
 It shares the manifest's stat cache (file_cache): one stat per call while the file is unchanged,
-and an edit seen by the very next call. It must be a regular UTF-8 file within
+and an edit seen by the very next call. (api keeps a cache of its own, of the validated host,
+built from read_env_bytes and parse_env.) It must be a regular UTF-8 file within
 readfile.TEXT_LIMIT; anything else raises an error naming it.
 """
 
@@ -14,7 +15,7 @@ from recio_setup.runtime.file_cache import FileCache
 from recio_setup.runtime.readfile import TEXT_LIMIT, read_whole
 
 
-def _read_env_bytes(path: str) -> bytes:
+def read_env_bytes(path: str) -> bytes:
     """The file's bytes; FileNotFoundError when it is gone, UsageError when it cannot be read."""
     try:
         return read_whole(path, TEXT_LIMIT)
@@ -37,14 +38,14 @@ def env_text(data: bytes, path: str) -> str:
         ) from None
 
 
-def _env_values(data: bytes, path: str) -> dict[str, str | None]:
+def parse_env(data: bytes, path: str) -> dict[str, str | None]:
     """What python-dotenv reads from a .env file with these bytes."""
     from dotenv import dotenv_values
 
     return dict(dotenv_values(stream=io.StringIO(env_text(data, path))))
 
 
-_env_files: FileCache[dict[str, str | None]] = FileCache(_read_env_bytes, _env_values)
+_env_files: FileCache[dict[str, str | None]] = FileCache(read_env_bytes, parse_env)
 
 
 def env_file_value(path: str, key: str) -> str | None:

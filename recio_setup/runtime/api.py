@@ -71,33 +71,9 @@ def _project_at(root: Path) -> _Project:
 # REC_PROJECT_ROOT), and a working folder whose ancestor holds the manifest (so a manifest
 # installed later is still found). A relative root means something else after a chdir.
 _by_explicit_root: dict[object, _Project] = {}  # the root object as given (str or Path)
-_by_env_root: dict[bytes, _Project] = {}  # REC_PROJECT_ROOT's value, as the environment holds it
+_by_env_root: dict[str, _Project] = {}  # REC_PROJECT_ROOT's value
 # the working folder -> (the project found, the manifests that would be nearer if installed)
 _by_working_folder: dict[bytes, tuple[_Project, tuple[str, ...]]] = {}
-
-
-# -- the environment --------------------------------------------------------------------------
-# Every lookup reads REC_PROJECT_ROOT, and a URL TRADING_SYSTEM_HOST too; both are usually unset.
-# os.environ.get of an unset name costs about 0.4 of a stat (it encodes the name, then raises and
-# catches two KeyErrors): as much as the rest of get_port, and it made get_service_url miss its
-# target. On POSIX, os.environ keeps every variable, as bytes, in one plain dict (its `_data`,
-# which os.environb shares) that every change made through os.environ updates at once; a
-# lookup there sees the same changes for a twentieth of the cost. If os.environ is no longer
-# that object (a test rebinds it), or on Windows, os.environ.get is asked as before.
-_ENVIRON: object = None  # os.environ, if it keeps its variables in _ENVIRON_BYTES
-_ENVIRON_BYTES: dict[bytes, bytes] = {}
-if os.name == "posix" and isinstance(getattr(os.environ, "_data", None), dict):
-    _ENVIRON, _ENVIRON_BYTES = os.environ, os.environ._data  # type: ignore[attr-defined]
-_ROOT_KEY = os.fsencode(ROOT_ENV)
-_HOST_KEY = os.fsencode(HOST_ENV)
-
-
-def _environ_value(key: bytes) -> bytes | None:
-    """os.environb.get(key), cheaply (see above); bytes, so a value is a cache key undecoded."""
-    if os.environ is _ENVIRON:
-        return _ENVIRON_BYTES.get(key)
-    value = os.environ.get(os.fsdecode(key))
-    return None if value is None else os.fsencode(value)
 
 
 def _project(root: Root, *, confirm: bool = False) -> _Project:
@@ -108,10 +84,10 @@ def _project(root: Root, *, confirm: bool = False) -> _Project:
             return _by_explicit_root[root]
         except (KeyError, TypeError):  # not kept (yet), or a PathLike that is no dict key
             return _remember(_by_explicit_root, root, os.fspath(root))
-    from_env = _environ_value(_ROOT_KEY)
+    from_env = os.environ.get(ROOT_ENV)
     if from_env:
         project = _by_env_root.get(from_env)
-        return project or _remember(_by_env_root, from_env, os.fsdecode(from_env))
+        return project or _remember(_by_env_root, from_env, from_env)
     try:
         cwd = os.getcwdb()  # noqa: PTH109 (a bytes key: no decoding on the hot path)
     except OSError:  # the working folder was deleted: the checkout is next in the order
@@ -240,9 +216,9 @@ def _validate_host(text: str, origin: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _valid_environment_host(value: bytes) -> str | None:
+def _valid_environment_host(value: str) -> str | None:
     """TRADING_SYSTEM_HOST's value in the environment, validated; None when blank."""
-    given = os.fsdecode(value).strip()
+    given = value.strip()
     return _validate_host(given, HOST_ENV) if given else None
 
 
@@ -260,7 +236,7 @@ _written_hosts: FileCache[str | None] = FileCache(read_env_bytes, _written_host)
 def _environment_host() -> str | None:
     """TRADING_SYSTEM_HOST from the environment, validated; None when unset or blank. Asked
     first, so a host set there needs no project resolved and no .env read."""
-    value = _environ_value(_HOST_KEY)
+    value = os.environ.get(HOST_ENV)
     return _valid_environment_host(value) if value else None
 
 

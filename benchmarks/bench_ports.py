@@ -4,12 +4,11 @@ Targets: get_port at most 2x (it stats the manifest), get_service_url at most 3x
 the .env for TRADING_SYSTEM_HOST), each measured the three ways a service names its project
 (`root=`, REC_PROJECT_ROOT, the working folder, which costs a getcwd() per call since a process
 may chdir). The files are older than 2 s, as a running service's are (a younger file is read
-again on each call, see recio_setup/runtime/file_cache.py). A figure counts only if edits made right
-after it (a manifest port, and for get_service_url TRADING_SYSTEM_HOST in .env) are seen by the
-very next call; the run stops otherwise. Besides its stats, a lookup reads the environment
-and, by the working folder, calls getcwd (the floor under the ratios: the note printed first
-gives both). The runtime reads the environment from os.environ's own dict, since os.environ.get
-of an unset variable costs about 0.4 of a stat, the figure the note prints.
+again on each call, see recio_setup/runtime/file_cache.py). A figure counts only if edits made
+right after it (a manifest port, and for get_service_url TRADING_SYSTEM_HOST in .env) are seen
+by the very next call; the run stops otherwise. Besides its stats, a lookup reads the
+environment (os.environ.get of an unset variable costs about 0.4 of a stat) and, by the working
+folder, calls getcwd: the note printed first gives both, the floor under the ratios.
 """
 
 from __future__ import annotations

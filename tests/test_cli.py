@@ -149,3 +149,21 @@ def test_an_overlong_user_is_bad_input_before_anything_is_written(cli: Cli, proj
     assert run.code == 2, run.all
     assert "1 to 32 digits" in run.err and "1" * 100 not in run.all
     assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("--version",),
+        ("check", "--skip-db-check"),
+        ("check", "--skip-db-check", "--json"),
+        ("--user", "bob", "--json"),
+        ("--non-interactive", "--skip-db-check", "--host", "127.0.0.1", "--dry-run"),
+        ("--non-interactive", "--skip-db-check", "--postgres-password-file", "-", "--dry-run"),
+    ],
+)
+def test_a_run_in_process_is_the_run_of_a_real_process(cli: Cli, args: tuple[str, ...]) -> None:
+    # Most tests call the CLI in pytest's process (tests/conftest.py, Cli); this is what makes
+    # that stand for `python -m recio_setup`: the same code, stdout and stderr.
+    assert cli(*args, input="pw-from-stdin\r\n") == cli.process(*args, input="pw-from-stdin\r\n")

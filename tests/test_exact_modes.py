@@ -3,10 +3,7 @@ checks, whatever the umask (issue 11, item 7)."""
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,19 +24,6 @@ def ready(cli: Cli, project: Path) -> Path:
 
 def mode_of(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
-
-
-def run_with_umask(cli: Cli, umask: int, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "recio_setup", *args],
-        env=cli.env(ENV),
-        cwd=cli.root,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        preexec_fn=lambda: os.umask(umask),
-    )
 
 
 def test_a_setuid_config_json_is_rewritten_without_the_bit(ready: Path, cli: Cli) -> None:
@@ -82,8 +66,8 @@ def test_a_world_writable_manifest_fails_check_and_init_fixes_it(ready: Path, cl
 
 
 def test_the_lock_file_is_0644_whatever_the_umask(cli: Cli, project: Path) -> None:
-    run = run_with_umask(cli, 0o777, *INIT)
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = cli(*INIT, env=ENV, umask=0o777)
+    assert run.code == 0, run.all
     assert mode_of(project / LOCK) == 0o644
 
 

@@ -46,7 +46,7 @@ def run_killed_at(root: Path, at: int, *args: str, count_file: Path | None = Non
     env = {**ENV, "RECIO_TEST_KILL_AT": str(at)}
     if count_file is not None:
         env["RECIO_TEST_KILL_COUNT"] = str(count_file)
-    return Cli(root)(*args, env=env)
+    return Cli(root).process(*args, env=env)  # the kill injection is in the real process
 
 
 def count_steps(template: Path, work: Path, *args: str) -> int:

@@ -63,7 +63,8 @@ def test_second_run_waits_for_the_lock_then_finishes(cli: Cli, project: Path) ->
 def test_lock_timeout_names_the_holder(cli: Cli, project: Path) -> None:
     handle = hold_lock(project)
     try:
-        run = cli(*INIT, "--lock-timeout", "0.3", env=ENV)
+        # A real process: the holder is another process, as it is for a user.
+        run = cli.process(*INIT, "--lock-timeout", "0.3", env=ENV)
     finally:
         os.close(handle)
     assert run.code == 1

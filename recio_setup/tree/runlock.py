@@ -24,7 +24,11 @@ def _open_lock_file(folder_fd: int, name: str) -> int:
         handle = os.open(name, _LOCK_FLAGS | os.O_CREAT | os.O_EXCL, LOCK_MODE, dir_fd=folder_fd)
     except FileExistsError:
         return os.open(name, _LOCK_FLAGS, dir_fd=folder_fd)
-    os.fchmod(handle, LOCK_MODE)
+    try:
+        os.fchmod(handle, LOCK_MODE)
+    except BaseException:
+        os.close(handle)
+        raise
     return handle
 
 
@@ -65,25 +69,31 @@ class RunLock:
                 os.close(self.handle)
                 self.handle = None
                 raise self.unusable(problem)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = self._holder()
-                    os.close(self.handle)
-                    self.handle = None
-                    raise StepFailed(
-                        f"another recio-setup run{holder} holds {self.rel}; "
-                        f"gave up after waiting {self.timeout:g}s",
-                        hint="wait for it to finish, or raise --lock-timeout",
-                        cause="locked",
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(self.handle, 0)
-        os.pwrite(self.handle, f"{os.getpid()}\n".encode(), 0)
+        # From here an error (a full disk, Ctrl-C while waiting) means __exit__ will not run:
+        # unlock and close here, or a process that goes on (a test, a service) keeps both.
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = self._holder()
+                        os.close(self.handle)
+                        self.handle = None
+                        raise StepFailed(
+                            f"another recio-setup run{holder} holds {self.rel}; "
+                            f"gave up after waiting {self.timeout:g}s",
+                            hint="wait for it to finish, or raise --lock-timeout",
+                            cause="locked",
+                        ) from None
+                    time.sleep(0.05)
+            os.ftruncate(self.handle, 0)
+            os.pwrite(self.handle, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def unusable(self, why: str) -> StepFailed:

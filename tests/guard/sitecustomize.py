@@ -1,4 +1,6 @@
-"""Test guard: loaded through PYTHONPATH in every Python the tests start (and in pytest itself).
+"""Test guard: loaded through PYTHONPATH in every Python the tests start, where it installs the
+guard and (with RECIO_TEST_KILL_AT) the fault injection. tests/conftest.py loads it by path in
+pytest itself, where the CLI also runs in-process, and installs only the guard.
 
 It makes the real home folder and the checkout's own .env, backend/data, backend/core/config and
 logs/ unwritable, through an audit hook: any open-for-write, mkdir, rename, chmod, link or unlink
@@ -78,9 +80,11 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
                 _refuse(event, _resolve(path, fd))
 
 
-if FORBIDDEN and not getattr(sys, "_recio_test_guard", False):
-    sys._recio_test_guard = True  # type: ignore[attr-defined]
-    sys.addaudithook(_hook)
+def install_guard() -> None:
+    """The write guard, once per process (an audit hook cannot be removed)."""
+    if FORBIDDEN and not getattr(sys, "_recio_test_guard", False):
+        sys._recio_test_guard = True  # type: ignore[attr-defined]
+        sys.addaudithook(_hook)
 
 
 # Fault injection for the kill-point tests: with RECIO_TEST_KILL_AT=N, the process SIGKILLs
@@ -130,6 +134,8 @@ def _install_killer() -> None:
         atexit.register(report)
 
 
-if KILL_AT >= 0 and not getattr(sys, "_recio_test_killer", False):
-    sys._recio_test_killer = True  # type: ignore[attr-defined]
-    _install_killer()
+if __name__ == "sitecustomize":  # a Python the tests started, not pytest loading it by path
+    install_guard()
+    if KILL_AT >= 0 and not getattr(sys, "_recio_test_killer", False):
+        sys._recio_test_killer = True  # type: ignore[attr-defined]
+        _install_killer()

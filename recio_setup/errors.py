@@ -38,6 +38,12 @@ class UsageError(RecioError):
     exit_code = EXIT_USAGE
 
 
+class Interrupted(RecioError):
+    """Ctrl-C: the --json envelope says 130, as the process's exit code does."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class StepFailed(RecioError):
     """A step could not be completed; what came before it stays done."""
 

@@ -174,12 +174,9 @@ def reset_process_state() -> None:
     """Forget what an earlier in-process run left in module state, as a new process would: the
     runtime's caches of resolved roots, .env files and manifests, the detected host, and the
     temp folder tempfile chose from $TMPDIR."""
-    from recio_setup.runtime import api, manifest_cache
+    from recio_setup.runtime import api
 
-    api.clear_caches()  # also the .env file cache
-    manifest_cache.clear_cache()
-    api._detected_host.cache_clear()
-    api._valid_host.cache_clear()
+    api.clear_caches()
     tempfile.tempdir = None
 
 

@@ -22,8 +22,8 @@ from recio_setup import __version__
 from recio_setup.cli.output import Output, program_name
 from recio_setup.errors import (
     EXIT_BUG,
-    EXIT_INTERRUPTED,
     EXIT_PROBLEMS,
+    Interrupted,
     RecioError,
     UsageError,
     disk_error,
@@ -75,7 +75,9 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of exiting, so --json still gets its envelope."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, hint=_suggestion(self, message) or f"see `{self.prog} --help`")
+        raise UsageError(
+            message, hint=_suggestion(self, message) or f"see `{_help_of(self)} --help`"
+        )
 
 
 def _options(parser: argparse.ArgumentParser, *, taking_value: bool = False) -> set[str]:
@@ -90,17 +92,40 @@ def _options(parser: argparse.ArgumentParser, *, taking_value: bool = False) -> 
     return options
 
 
+def _commands_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _help_of(parser: argparse.ArgumentParser) -> str:
+    """The command whose --help to point at: the run's one command, else the program."""
+    ran = list(_commands_of(parser))
+    return f"{parser.prog} {ran[0]}" if len(ran) == 1 else parser.prog
+
+
 def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
-    """`did you mean --host?` for a mistyped option."""
+    """For an unknown option: the command that takes it (`check --create-db`), else a close
+    match among this command's options (`--hots`: `did you mean --host?`), else nothing."""
     if not message.startswith("unrecognized arguments:"):
         return None
-    # Every command's options, not only those of the parser built for this run.
-    known = sorted(o for o in _options(build_parser()) if o.startswith("--"))
+    mine = [o.removeprefix("--") for o in _options(parser) if o.startswith("--")]
     for word in message.split(":", 1)[1].split():
-        if word.startswith("--"):
-            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
-            if close:
-                return f"did you mean {close[0]}? (see `{parser.prog} --help`)"
+        if not word.startswith("--"):
+            continue
+        option = word.split("=")[0]
+        # Every command's options, not only those of the parser built for this run.
+        owners = [
+            name for name, sub in _commands_of(build_parser()).items() if option in _options(sub)
+        ]
+        if owners:
+            taken_by = " and ".join(f"`{name}`" for name in owners)
+            return f"{option} is an option of {taken_by}, e.g. `{parser.prog} {owners[0]} {option}`"
+        # Compared without the dashes, which every option shares: --bogus is not --verbose.
+        close = difflib.get_close_matches(option.removeprefix("--"), mine, n=1, cutoff=0.7)
+        if close:
+            return f"did you mean --{close[0]}? (see `{_help_of(parser)} --help`)"
     return None
 
 
@@ -304,8 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         output.result(result)
         return result.exit_code
     except KeyboardInterrupt:
-        output.error(RecioError("interrupted", cause="interrupted"), command=command)
-        return EXIT_INTERRUPTED
+        interrupted = Interrupted("interrupted", cause="interrupted")
+        output.error(interrupted, command=command)
+        return interrupted.exit_code
     except RecioError as error:
         output.error(error, command=command)
         return error.exit_code

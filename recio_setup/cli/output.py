@@ -181,6 +181,11 @@ class Output:
             self._write_json(result.command, result.exit_code, result.to_json(), None)
             return
         if self.quiet:
+            # Only errors: what failed and its fix, then the summary.
+            for check in result.failed_checks:
+                self._err_line(f"[fail] {check.name}: {check.detail}", "red")
+                if check.fix:
+                    self._err_line(f"      fix: {check.fix}")
             if result.exit_code != 0 and result.summary:
                 self._err_line(result.summary)
             return

@@ -23,6 +23,7 @@ from recio_setup.runtime.env_values import clear_cache as clear_env_files
 from recio_setup.runtime.env_values import env_file_value, parse_env, read_env_bytes
 from recio_setup.runtime.file_cache import FileCache
 from recio_setup.runtime.manifest_cache import cached_manifest
+from recio_setup.runtime.manifest_cache import clear_cache as clear_manifests
 from recio_setup.runtime.paths import (
     ACCOUNTS_FOLDER,
     ACTIVE_TRADES_FOLDER,
@@ -141,13 +142,15 @@ def _remember(cache: dict[Any, _Project], key: object, given: str) -> _Project:
 
 
 def clear_caches() -> None:
-    """Forget resolved roots and read .env files (tests; a long-running process whose tree
-    moved)."""
+    """Forget everything looked up so far, as a new process would: resolved roots, read .env
+    files and manifests, the detected host (tests; a long-running process whose tree moved)."""
     _by_explicit_root.clear()
     _by_env_root.clear()
     _by_working_folder.clear()
     clear_env_files()
+    clear_manifests()
     _written_hosts.clear()
+    _detected_host.cache_clear()
 
 
 # -- ports ------------------------------------------------------------------------------------
@@ -179,6 +182,8 @@ def get_service_url(service_name: str, endpoint: str = "", *, root: Root = None)
     project, manifest = _current_manifest(root)
     port = manifest.port(service_name)
     host = _environment_host() or _written_or_detected_host(project.env_file)
+    if endpoint and not endpoint.startswith("/"):
+        endpoint = "/" + endpoint  # "api/health" is a path: without the slash it joins the port
     return f"http://{_url_host(host)}:{port}{endpoint}"
 
 

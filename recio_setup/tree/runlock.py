@@ -1,5 +1,5 @@
 """The run lock: an flock on backend/data/locks/bootstrap.lock, so two runs never change the
-tree at once. The holder writes its PID there, so a waiting run can name it."""
+tree at once. The holder writes its PID and command there, so a waiting run can name it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import fcntl
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from recio_setup.errors import PROGRAM, StepFailed
@@ -51,10 +52,20 @@ def _lock_file_problem(handle: int) -> str | None:
 class RunLock:
     """An flock on backend/data/locks/bootstrap.lock, so two runs never change the tree at once."""
 
-    def __init__(self, tree: Tree, rel: str, timeout: float) -> None:
+    def __init__(
+        self,
+        tree: Tree,
+        rel: str,
+        timeout: float,
+        *,
+        command: str = "",
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.tree = tree
         self.rel = rel
         self.timeout = timeout
+        self.command = command  # written beside the PID, so a waiting run can name the holder
+        self.on_wait = on_wait  # told once, the moment this run has to wait
         self.handle: int | None = None
 
     def __enter__(self) -> RunLock:
@@ -78,19 +89,26 @@ class RunLock:
                     fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if self.on_wait is not None:
+                        self.on_wait(
+                            f"waiting for {self._holder() or 'another run'} to finish, "
+                            f"up to {self.timeout:g} s (--lock-timeout)"
+                        )
+                        self.on_wait = None
                     if time.monotonic() >= deadline:
                         holder = self._holder()
                         os.close(self.handle)
                         self.handle = None
                         raise StepFailed(
-                            f"another recio-setup run{holder} holds {self.rel}; "
+                            f"another recio-setup run{f', {holder},' if holder else ''} holds "
+                            f"{self.rel}; "
                             f"gave up after waiting {self.timeout:g}s",
                             hint="wait for it to finish, or raise --lock-timeout",
                             cause="locked",
                         ) from None
                     time.sleep(0.05)
             os.ftruncate(self.handle, 0)
-            os.pwrite(self.handle, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(self.handle, f"{os.getpid()} {self.command}".strip().encode() + b"\n", 0)
         except BaseException:
             self.__exit__()
             raise
@@ -104,10 +122,14 @@ class RunLock:
         )
 
     def _holder(self) -> str:
+        """`PID 1234 (init)` from what the holder wrote: its PID, then its command."""
         if self.handle is None:
             return ""
-        text = os.pread(self.handle, 32, 0).decode(errors="replace").strip()
-        return f" (PID {text})" if text.isdigit() else ""
+        pid, _, command = os.pread(self.handle, 64, 0).decode(errors="replace").partition(" ")
+        if not pid.strip().isdigit():
+            return ""
+        named = command.strip()
+        return f"PID {pid.strip()}" + (f" ({named})" if named.isidentifier() else "")
 
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:

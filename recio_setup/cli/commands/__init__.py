@@ -11,9 +11,14 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recio_setup.cli.output import Output
 from recio_setup.runtime.paths import Paths
+
+if TYPE_CHECKING:
+    from recio_setup.tree.fsops import Tree
+    from recio_setup.tree.runlock import RunLock
 
 COMMAND_NAMES = ("init", "check", "reset", "ports")
 MAX_LOCK_TIMEOUT = 3600.0
@@ -53,10 +58,18 @@ class Context:
 
     @property
     def interactive(self) -> bool:
-        """Prompts are allowed only with a terminal on stdin and without --non-interactive."""
-        if getattr(self.args, "non_interactive", False):
+        """Prompts are allowed only with a terminal on stdin, without --non-interactive, and
+        without --json (its stdout is the one JSON document; a script reads it, nobody answers)."""
+        if getattr(self.args, "non_interactive", False) or getattr(self.args, "json", False):
             return False
         try:
             return sys.stdin is not None and sys.stdin.isatty()
         except (ValueError, OSError):
             return False
+
+
+def run_lock(ctx: Context, tree: Tree, rel: str) -> RunLock:
+    """The run lock of a command that changes the tree; waiting for it is said at once."""
+    from recio_setup.tree.runlock import RunLock
+
+    return RunLock(tree, rel, ctx.args.lock_timeout, command=ctx.command, on_wait=ctx.output.status)

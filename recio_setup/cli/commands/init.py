@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import dbflags, validate_lock_timeout
+from recio_setup.cli.commands import dbflags, run_lock, validate_lock_timeout
 from recio_setup.env.plan import EnvPlan, EnvState, plan_env, read_env
 from recio_setup.env.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, UsageError
@@ -19,7 +19,6 @@ from recio_setup.masking import url_holds_secret
 from recio_setup.result import ActionRecord, Check, Result, Value
 from recio_setup.tree.fsops import Tree
 from recio_setup.tree.plan import ApplyContext, Plan, apply_plan
-from recio_setup.tree.runlock import RunLock
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
@@ -200,7 +199,7 @@ def run(ctx: Context) -> Result:
             return _dry_run_result(ctx, result, plan, env)
         if ctx.interactive:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
-        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+        with run_lock(ctx, tree, ctx.paths.lock_rel):
             # Planned again under the lock: another run may have changed the tree meanwhile.
             def plan_now() -> Plan:
                 env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})

@@ -12,7 +12,7 @@ import os
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import validate_lock_timeout
+from recio_setup.cli.commands import run_lock, validate_lock_timeout
 from recio_setup.env.repair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, StepFailed, UsageError
 from recio_setup.result import ActionRecord, Check, Result
@@ -21,12 +21,12 @@ from recio_setup.tree.archive import Archive, archived_path, utc_now
 from recio_setup.tree.archive_home import is_at_root, repair_archive_home
 from recio_setup.tree.fsops import Tree
 from recio_setup.tree.plan import ApplyContext, ArchiveEntry, Plan, apply_plan
-from recio_setup.tree.runlock import RunLock
 from recio_setup.tree.undo import (
     changed_since,
     fingerprint,
     interrupted_reset,
     latest_reset,
+    pending_resets,
     restore,
     undo_archive_for,
     undo_begun,
@@ -175,7 +175,7 @@ def run(ctx: Context) -> Result:
                 ActionRecord("archive", moved, "it was not a real folder", "done", archive.run_rel)
             )
         _move_aside_a_bad_lock(ctx, tree, archive)
-        with RunLock(tree, ctx.paths.lock_rel, ctx.args.lock_timeout):
+        with run_lock(ctx, tree, ctx.paths.lock_rel):
             archive = _resume_an_interrupted_reset(ctx, tree, archive, result)
             apply_ctx = ApplyContext(tree, archive)
             if ctx.args.all:
@@ -299,7 +299,7 @@ def run_undo(ctx: Context) -> Result:
             )
             return result
         _confirm(ctx, f"Put back the {len(record.entries)} path(s) archived in {record.run_rel}?")
-        with RunLock(tree, _undo_lock(ctx, tree, record), ctx.args.lock_timeout):
+        with run_lock(ctx, tree, _undo_lock(ctx, tree, record)):
             # Decided again under the lock: another run may have changed the tree while we waited.
             confirmed, record = record.run_rel, latest_reset(tree, ctx.paths)
             if record.run_rel != confirmed:
@@ -317,9 +317,22 @@ def run_undo(ctx: Context) -> Result:
             ]
             leftovers = _temp_files_of_the_reset(ctx, tree, record)
             result.actions += apply_plan(leftovers, ApplyContext(tree, undo_archive))
+            result.notes.append(_what_was_undone(record, len(pending_resets(tree, ctx.paths))))
     if undo_archive.entries:
         result.notes.append(f"what the reset had created was kept in {undo_archive.run_rel}")
     return _finish(result, "undone")
+
+
+def _what_was_undone(record: Archive, older: int) -> str:
+    """Which reset this undo put back, and what a second undo would do, so it is no surprise."""
+    when = record.info.get("started_at", "an unknown time")
+    then = (
+        f"{older} older reset(s) can still be undone, newest first (`{PROGRAM} reset --undo` "
+        "again undoes the next)"
+        if older
+        else "no older reset is left to undo"
+    )
+    return f"undid the reset of {when} ({record.run_rel}); {then}"
 
 
 def _undo_lock(ctx: Context, tree: Tree, record: Archive) -> str:

@@ -1,0 +1,128 @@
+"""Output a user can trust (issue 13): what -q shows, --json with a terminal, Ctrl-C's exit code
+in the envelope, a lock wait said at once, which reset an undo undid, and hints for options."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import recio_setup
+from tests.conftest import Cli
+
+ENV = {"POSTGRES_PASSWORD": "x-pw-1"}
+INIT = ("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
+LOCK = "backend/data/locks/bootstrap.lock"
+MANIFEST = "backend/core/config/MASTER_PORT_MANIFEST.json"
+
+
+def test_quiet_check_prints_each_failed_check_and_its_fix(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    (project / MANIFEST).write_text("{ not json")
+    run = cli("check", "--skip-db-check", "-q")
+    assert run.code == 1 and run.out == ""
+    assert "[fail] port manifest:" in run.err and "fix: run `python3 bootstrap.py reset`" in run.err
+    assert "[ok]" not in run.err  # only errors
+
+
+def test_json_with_a_terminal_on_stdin_never_prompts(cli: Cli, project: Path) -> None:
+    """`recio-setup --json | jq` from a terminal: stdin is a tty, stdout the pipe to jq."""
+    main_side, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "recio_setup", "--json", "--skip-db-check"],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            env=cli.env(ENV),
+            cwd=project,
+            timeout=60,
+        )
+    finally:
+        os.close(terminal)
+        os.close(main_side)
+    envelope = json.loads(done.stdout)  # the one JSON document, no prompt text in it
+    assert done.returncode == envelope["exit_code"] == 0, done.stderr
+    assert (project / ".env").is_file()
+
+
+def hold_lock(project: Path) -> int:
+    (project / LOCK).parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(project / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    os.write(handle, f"{os.getpid()} reset\n".encode())
+    return handle
+
+
+def read_until(stream: int, text: str, timeout: float) -> str:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen and time.monotonic() < deadline:
+        if select.select([stream], [], [], 0.1)[0]:
+            seen += os.read(stream, 4096)
+    return seen.decode()
+
+
+def test_a_lock_wait_is_said_at_once_and_ctrl_c_exits_130_in_the_envelope_too(
+    cli: Cli, project: Path
+) -> None:
+    handle = hold_lock(project)
+    try:
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "recio_setup", *INIT, "--json", "--lock-timeout", "60"],
+            env=cli.env(ENV),
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert waiting.stderr is not None
+        said = read_until(waiting.stderr.fileno(), "up to 60 s", timeout=30)
+        assert f"waiting for PID {os.getpid()} (reset) to finish, up to 60 s" in said
+        waiting.send_signal(signal.SIGINT)
+        out, _err = waiting.communicate(timeout=30)
+    finally:
+        os.close(handle)
+    envelope = json.loads(out)
+    assert waiting.returncode == envelope["exit_code"] == 130
+    assert envelope["error"]["cause"] == "interrupted"
+
+
+def test_undo_says_which_reset_it_undid_and_what_is_left(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    for broken in (MANIFEST, "backend/core/config/config.json"):  # two resets, two files
+        (project / broken).write_text("{ not json")
+        assert cli("reset", "--json").code == 0
+    first = cli("reset", "--undo", "--yes", "--json").json()["result"]["notes"]
+    assert any("undid the reset of " in n and "1 older reset(s) can still" in n for n in first)
+    second = cli("reset", "--undo", "--yes", "--json").json()["result"]["notes"]
+    assert any("no older reset is left to undo" in note for note in second)
+
+
+def test_an_option_of_another_command_names_that_command(cli: Cli) -> None:
+    run = cli("check", "--create-db")
+    assert run.code == 2
+    hint = "--create-db is an option of `init`, e.g. `python3 bootstrap.py init --create-db`"
+    assert hint in run.err
+
+
+def test_did_you_mean_only_for_a_close_option(cli: Cli) -> None:
+    far = cli("check", "--bogus")
+    assert far.code == 2 and "did you mean" not in far.err
+    assert "see `python3 bootstrap.py check --help`" in far.err
+    close = cli("--hots", "127.0.0.1")
+    assert close.code == 2 and "did you mean --host?" in close.err
+
+
+def test_an_endpoint_without_a_leading_slash_gets_one(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    url = recio_setup.get_service_url("main_app", "api/health", root=project)
+    assert url == "http://127.0.0.1:3000/api/health"
+    assert recio_setup.get_service_url("main_app", "/x", root=project).endswith(":3000/x")

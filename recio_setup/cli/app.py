@@ -8,6 +8,7 @@ input or usage, and then nothing was written; 3 an unexpected error (a bug, with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import os
@@ -61,6 +62,11 @@ Run `recio-setup COMMAND --help` for the flags of a command."""
 class HelpFormatter(argparse.HelpFormatter):
     """Re-wraps each paragraph to the terminal's width, keeping blank lines between them."""
 
+    def __init__(self, prog: str, width: int | None = None) -> None:
+        # argparse makes one for every add_argument and asks shutil for the width, which costs
+        # each start shutil's import (zlib, bz2, lzma); os answers the same question.
+        super().__init__(prog, width=width or _terminal_columns() - 2)
+
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         import textwrap
 
@@ -69,6 +75,20 @@ class HelpFormatter(argparse.HelpFormatter):
             textwrap.fill(p, width, initial_indent=indent, subsequent_indent=indent)
             for p in paragraphs
         )
+
+
+def _terminal_columns() -> int:
+    """As shutil.get_terminal_size: $COLUMNS, else the terminal on stdout, else 80."""
+    with contextlib.suppress(ValueError):
+        columns = int(os.environ.get("COLUMNS", "0"))
+        if columns > 0:
+            return columns
+    if sys.__stdout__ is None:
+        return 80
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (ValueError, OSError):
+        return 80
 
 
 class Parser(argparse.ArgumentParser):

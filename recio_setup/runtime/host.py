@@ -13,7 +13,6 @@ import contextlib
 import ipaddress
 import json
 import re
-import shutil
 import struct
 import sys
 from collections.abc import Mapping
@@ -149,6 +148,8 @@ def _ioctl_interfaces() -> list[Interface]:
 
 
 def read_interfaces() -> list[Interface]:
+    import shutil  # here: validating a host needs none of detection's imports
+
     if sys.platform == "darwin" or (not sys.platform.startswith("linux")):
         text = _run(["ifconfig"]) if shutil.which("ifconfig") else None
         return parse_ifconfig(text) if text else []

@@ -13,7 +13,6 @@ The limits below are the only place their numbers are stated in the code.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
@@ -116,6 +115,8 @@ def read_fd(fd: int, size: int, limit: int, label: str) -> bytes:
 
 def sha256_fd(fd: int) -> str:
     """The SHA-256 of an open file, read in chunks: any size, in constant memory."""
+    import hashlib  # ~5 ms to import; only undo's fingerprints need it
+
     digest = hashlib.sha256()
     while chunk := os.read(fd, CHUNK):
         digest.update(chunk)

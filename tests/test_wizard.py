@@ -225,8 +225,8 @@ def test_the_wizard_offers_to_create_the_database(project: Path, pg: Any) -> Non
 
 
 def rerun_all_defaults(project: Path) -> Any:
-    """The wizard on a project set up before: Enter at every question keeps every value."""
-    child = spawn(project, "--skip-db-check")
+    """--reconfigure on a project set up before: Enter at every question keeps every value."""
+    child = spawn(project, "--skip-db-check", "--reconfigure")
     child.expect("Host address")
     child.send(ENTER)
     child.expect("Enable authentication")
@@ -265,3 +265,44 @@ def test_a_rerun_with_a_tree_to_repair_says_the_settings_are_unchanged(
     child.close()
     assert child.exitstatus == 1
     assert not (project / "backend" / "data" / "historical_data").exists()
+
+
+def test_a_rerun_on_a_finished_setup_asks_nothing(project: Path, cli: Any) -> None:
+    first = cli("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
+    assert first.code == 0, first.all
+    before = (project / ".env").read_bytes()
+    child = spawn(project, "--skip-db-check")
+    child.expect("Nothing to ask: every value is given")
+    child.expect("--reconfigure")
+    child.expect("TRADING_SYSTEM_HOST")  # the values table, since no summary showed them
+    child.expect(pexpect.EOF)
+    child.close()
+    transcript = child.before or ""
+    assert child.exitstatus == 0, transcript
+    assert "Host address" not in transcript and "Write these settings" not in transcript
+    assert (project / ".env").read_bytes() == before
+
+
+def test_a_bad_value_in_env_is_said_and_only_it_is_asked_again(project: Path, cli: Any) -> None:
+    first = cli("--non-interactive", "--skip-db-check", "--host", "127.0.0.1")
+    assert first.code == 0, first.all
+    env_file = project / ".env"
+    env_file.write_text(env_file.read_text().replace("POSTGRES_PORT=5432", "POSTGRES_PORT=abc"))
+    child = spawn(project, "--skip-db-check")
+    child.expect("POSTGRES_PORT in .env")
+    child.expect("asking for it again")
+    answer_text(child, "PostgreSQL port", "5433")
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    transcript = child.before or ""
+    assert child.exitstatus == 0, transcript
+    assert "Host address" not in transcript and "Database name" not in transcript
+    assert dotenv_values(env_file)["POSTGRES_PORT"] == "5433"
+
+
+def test_reconfigure_without_a_terminal_is_bad_input(project: Path, cli: Any) -> None:
+    run = cli("--reconfigure", "--skip-db-check")
+    assert run.code == 2 and "no terminal to ask on" in run.err
+    assert not (project / ".env").exists()

@@ -8,7 +8,7 @@ to write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from recio_setup.cli.output import Output
@@ -132,16 +132,20 @@ def run_wizard(
     *,
     offer_create_db: bool,
     also_shown: Sequence[Value] = (),
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, Value], bool]:
     """Ask for every value not fixed by a flag and show the summary; return the answers and
     whether the user asked for the role and database to be created. confirm_changes asks the
     last question once the plan is known. `also_shown` are values the summary shows but the
-    wizard does not ask (the sslmode)."""
+    wizard does not ask (the sslmode). `only`: ask just these (values .env held but that were
+    not valid), with no offer to create the database."""
 
     output.status(INTRO)
     values = dict(values)
 
     def asked(key: str) -> bool:
+        if only is not None:
+            return key in only
         value = values.get(key)
         return value is None or not (value.source.startswith(("flag", "file")))
 
@@ -155,7 +159,7 @@ def run_wizard(
     if asked("POSTGRES_PASSWORD"):
         _ask_password(values)
     output.add_secret(values["POSTGRES_PASSWORD"].value)
-    create_db = offer_create_db and confirm(CREATE_DB)
+    create_db = offer_create_db and only is None and confirm(CREATE_DB)
     rows = [[v.name, v.shown(), v.source] for v in [*values.values(), *also_shown]]
     if create_db:
         rows.append(["create role and database", "yes", "entered"])

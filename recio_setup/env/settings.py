@@ -232,8 +232,14 @@ def resolve(
     environ: Mapping[str, str],
     env_file: Mapping[str, str | None],
     detected_host: tuple[str, str],
+    *,
+    rejected: dict[str, str] | None = None,
 ) -> dict[str, Value]:
-    """Every field's value and source, validated; UsageError (exit 2) names what is wrong."""
+    """Every field's value and source, validated; UsageError (exit 2) names what is wrong.
+
+    With `rejected` (the wizard will ask), a bad value in .env is no error: the next source's
+    value stands, and `rejected` gets what was wrong with it, so the wizard can say so and ask.
+    """
     layers: list[dict[str, tuple[str, str]]] = [_flag_values(args)]
     if getattr(args, "database_url", None):
         url_values = parse_database_url(args.database_url, "--database-url")
@@ -253,9 +259,22 @@ def resolve(
             if field.key in layer:
                 raw, source = layer[field.key]
                 where = describe_source(field, source)
-                values[field.key] = Value(field.key, check(field, raw, where), source, field.secret)
+                try:
+                    value = check(field, raw, where)
+                except UsageError as error:
+                    if rejected is None or source != ".env":
+                        raise
+                    rejected[field.key] = error.message
+                    continue
+                values[field.key] = Value(field.key, value, source, field.secret)
                 break
     return values
+
+
+def given_by_the_user(value: Value) -> bool:
+    """Whether a value came from the user (a flag, the environment, .env), not a default, the
+    detected host or a generated password: a re-run with every value given asks nothing."""
+    return value.source == ".env" or value.source.startswith(("flag", "environment", "file"))
 
 
 def resolve_sslmode(args: argparse.Namespace, environ: Mapping[str, str]) -> Value:

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 from recio_setup.cli.commands import dbflags, run_lock, validate_lock_timeout
 from recio_setup.env.plan import EnvPlan, EnvState, plan_env, read_env
-from recio_setup.env.settings import DEFAULT_PASSWORD, generate_password, resolve, resolve_sslmode
+from recio_setup.env.settings import (
+    DEFAULT_PASSWORD,
+    generate_password,
+    given_by_the_user,
+    resolve,
+    resolve_sslmode,
+)
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, UsageError
 from recio_setup.masking import url_holds_secret
 from recio_setup.result import ActionRecord, Check, Result, Value
@@ -78,6 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="never prompt; a missing value is an error naming its flag",
     )
     run.add_argument(
+        "--reconfigure",
+        action="store_true",
+        help="on a terminal, ask every question again with the current values as defaults "
+        "(a re-run whose .env holds every value asks nothing)",
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="print the plan and a masked diff of .env; change nothing",
@@ -128,14 +140,22 @@ def validate_inputs(ctx: Context) -> Value:
     input is exit 2 with nothing inspected, asked or written. Returns the sslmode of the database
     steps (not a .env value)."""
     _refuse_password_in_flag_url(ctx.args)
+    if ctx.args.reconfigure and not ctx.interactive:
+        raise UsageError(
+            "--reconfigure asks the questions again, and there is no terminal to ask on "
+            "(or --non-interactive or --json was given)",
+            hint="run it in a terminal, or pass the values to change as flags",
+        )
     validate_lock_timeout(ctx.args)
     dbflags.validate(ctx.args)
     dbflags.validate_admin(ctx)
     return resolve_sslmode(ctx.args, ctx.environ)
 
 
-def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> dict[str, Value]:
-    """The .env values: resolved from flags, environment, .env and detection, then asked."""
+def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> tuple[dict[str, Value], bool]:
+    """The .env values: resolved from flags, environment, .env and detection, then asked; and
+    whether the wizard showed them. Like rails' bin/setup, a re-run asks nothing when every
+    value is given; a value .env holds that is not valid is said and asked again."""
     from recio_setup.runtime.host import detect_candidates, detect_host
 
     env_values = state.document.values() if state.document else {}
@@ -153,22 +173,51 @@ def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> dict[str, Va
     )
     candidates = detect_candidates() if ctx.interactive or not host_given else []
     # The environment's TRADING_SYSTEM_HOST is applied by resolve() at its own precedence level.
-    values = resolve(ctx.args, ctx.environ, env_values, detect_host({}, candidates))
+    rejected: dict[str, str] = {}
+    values = resolve(
+        ctx.args,
+        ctx.environ,
+        env_values,
+        detect_host({}, candidates),
+        rejected=rejected if ctx.interactive else None,
+    )
     _fill_password(values, ctx)
-    if ctx.interactive:
-        from recio_setup.cli.wizard import run_wizard
-
-        offer = not (ctx.args.create_db or ctx.args.skip_db_check)
-        values, create_db = run_wizard(
-            values, candidates, ctx.output, offer_create_db=offer, also_shown=(sslmode,)
-        )
-        if create_db:
-            ctx.args.create_db = True
-            dbflags.validate_admin(ctx)  # the admin inputs the wizard's answer now asks for
+    asked = ctx.interactive and _ask(ctx, values, rejected, candidates, sslmode)
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)
-    return values
+    return values, asked
+
+
+def _ask(
+    ctx: Context,
+    values: dict[str, Value],
+    rejected: dict[str, str],
+    candidates: list[str],
+    sslmode: Value,
+) -> bool:
+    """The wizard, for what is left to ask (values updated in place); whether it ran."""
+    from recio_setup.cli.wizard import run_wizard
+
+    for message in rejected.values():
+        ctx.output.warn(f"{message}; asking for it again")
+    # A rejected value has fallen back to a default: it is asked for, the rest need not be.
+    complete = all(given_by_the_user(v) or key in rejected for key, v in values.items())
+    if complete and not rejected and not ctx.args.reconfigure:
+        ctx.output.status(
+            f"Nothing to ask: every value is given (`{PROGRAM} init --reconfigure` asks again)."
+        )
+        return False
+    only = set(rejected) if complete and not ctx.args.reconfigure else None
+    offer = not (ctx.args.create_db or ctx.args.skip_db_check)
+    answers, create_db = run_wizard(
+        values, candidates, ctx.output, offer_create_db=offer, also_shown=(sslmode,), only=only
+    )
+    values.update(answers)
+    if create_db:
+        ctx.args.create_db = True
+        dbflags.validate_admin(ctx)  # the admin inputs the wizard's answer now asks for
+    return True
 
 
 def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
@@ -189,10 +238,10 @@ def run(ctx: Context) -> Result:
     result = Result("init", dry_run=ctx.args.dry_run)
     with Tree(ctx.paths.root) as tree:
         state = read_env(tree, ctx.paths)
-        values = gather_values(ctx, state, sslmode)
+        values, asked = gather_values(ctx, state, sslmode)
         env = plan_env(state, {key: value.value for key, value in values.items()})
         result.values = [*values.values(), sslmode]
-        result.show_values = not ctx.interactive  # the wizard showed them already
+        result.show_values = not asked  # the wizard's summary showed them already
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)

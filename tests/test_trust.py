@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -126,3 +127,23 @@ def test_an_endpoint_without_a_leading_slash_gets_one(cli: Cli, project: Path) -
     url = recio_setup.get_service_url("main_app", "api/health", root=project)
     assert url == "http://127.0.0.1:3000/api/health"
     assert recio_setup.get_service_url("main_app", "/x", root=project).endswith(":3000/x")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_status_is_coloured_on_request_and_plain_in_a_pipe(cli: Cli) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    coloured = cli("check", "--skip-db-check", "--color", "always")
+    assert "\x1b[32mok\x1b[0m" in coloured.out and "\x1b[36minfo\x1b[0m" in coloured.out
+    plain = cli("check", "--skip-db-check")
+    assert "\x1b[" not in plain.all and "[ok] .env:" in plain.out
+
+
+def test_a_table_at_100_columns_cuts_no_path_in_two(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    (project / MANIFEST).write_text("{ not json")
+    run = cli("check", "--skip-db-check", "--color", "always", env={"COLUMNS": "100"})
+    text = ANSI.sub("", run.out)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "backend/core/config/MASTER_PORT_MANIFEST.json" in text

@@ -231,19 +231,34 @@ class Output:
     def _print(self, text: str, style: str | None = None) -> None:
         self.out.line(self.shown(text), style)
 
-    def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
-        """A table on a terminal (fitted to its width); tab-free aligned lines otherwise."""
+    def table(
+        self,
+        title: str,
+        columns: list[str],
+        rows: list[list[str]],
+        *,
+        status_column: int | None = None,
+    ) -> None:
+        """A table on a terminal (fitted to its width); tab-free aligned lines otherwise. The
+        cells of `status_column` (ok, warn, fail, info) get their colour; the word reads
+        without it."""
         rows = [[self.shown(cell) for cell in row] for row in rows]
         out = self.out
         if isinstance(out, Rich) and out.is_terminal:
-            from rich.markup import escape
             from rich.table import Table
+            from rich.text import Text
 
             table = Table(title=title, title_justify="left", expand=False)
-            for column in columns:
-                table.add_column(column, overflow="fold")
+            for index, column in enumerate(columns):
+                # Never narrower than its longest word, so a path or name is not cut in two
+                # (MASTER_PORT_MA|NIFEST.json); the prose columns wrap between words instead.
+                longest = max((len(w) for row in rows for w in row[index].split()), default=0)
+                table.add_column(column, overflow="fold", min_width=min(longest, 60))
             for row in rows:
-                table.add_row(*(escape(cell) for cell in row))
+                cells = [Text(cell) for cell in row]
+                if status_column is not None:
+                    cells[status_column].stylize(STATUS_STYLE.get(row[status_column], ""))
+                table.add_row(*cells)
             out.console.print(table)
             return
         out.line(f"{title}:")
@@ -299,7 +314,7 @@ class Output:
             self._plain_items("Checks", items, "fix")
             return
         rows = [[c.name, c.status, c.detail, c.fix or ""] for c in checks]
-        self.table("Checks", ["check", "status", "detail", "fix"], rows)
+        self.table("Checks", ["check", "status", "detail", "fix"], rows, status_column=1)
 
     def _render_tables(self, result: Result) -> None:
         for table in result.tables:

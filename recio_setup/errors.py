@@ -37,6 +37,10 @@ class UsageError(RecioError):
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message: str, hint: str | None = None, *, cause: str | None = None) -> None:
+        # --json's error.cause is never empty for bad input: scripts branch on it.
+        super().__init__(message, hint, cause=cause or "bad_input")
+
 
 class Interrupted(RecioError):
     """Ctrl-C: the --json envelope says 130, as the process's exit code does."""

@@ -36,8 +36,12 @@ class Value:
 
 @dataclass
 class Check:
-    """One finding of an inspection: what was looked at, how it is, and how to fix it."""
+    """One finding of an inspection: what was looked at, how it is, and how to fix it.
 
+    `id` is stable for scripts (README lists them: env.mode, tree.entry, db.connect, ...);
+    `name` and `detail` are for people and may change."""
+
+    id: str
     name: str
     status: Status
     detail: str
@@ -47,6 +51,7 @@ class Check:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "name": self.name,
             "status": self.status,
             "detail": self.detail,
@@ -97,7 +102,7 @@ class Result:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # what one command alone reports
-    dry_run: bool = False
+    dry_run: bool | None = None  # None: the command has no --dry-run, and JSON leaves it out
     env_diff: str | None = None  # the masked .env change of a dry run
     tables: list[Table] = field(default_factory=list)
     # Text output only: False when the wizard has just shown the values.
@@ -108,13 +113,19 @@ class Result:
         return [check for check in self.checks if check.status == "fail"]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "summary": self.summary,
-            "dry_run": self.dry_run,
-            "values": [value.to_json() for value in self.values],
-            "actions": [action.to_json() for action in self.actions],
-            "checks": [check.to_json() for check in self.checks],
-            "notes": self.notes,
-            "env_diff": self.env_diff,
-            "data": self.data,
-        }
+        document: dict[str, Any] = {"summary": self.summary}
+        if self.dry_run is not None:
+            document["dry_run"] = self.dry_run
+        document.update(
+            {
+                "values": [value.to_json() for value in self.values],
+                # The same values by name, for a script: result.values_by_name.POSTGRES_PORT.value
+                "values_by_name": {value.name: value.to_json() for value in self.values},
+                "actions": [action.to_json() for action in self.actions],
+                "checks": [check.to_json() for check in self.checks],
+                "notes": self.notes,
+                "env_diff": self.env_diff,
+                "data": self.data,
+            }
+        )
+        return document

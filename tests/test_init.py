@@ -58,8 +58,9 @@ def test_flags_write_env_with_mode_0600_and_sources(cli: Cli, project: Path) -> 
 
 def test_the_json_result_holds_what_a_script_reads_and_no_internal_flag(cli: Cli) -> None:
     result = cli(*BASE, "--json", env={"POSTGRES_PASSWORD": "s3cret-Pass"}).json()["result"]
-    fields = ["summary", "dry_run", "values", "actions", "checks", "notes", "env_diff", "data"]
-    assert list(result) == fields
+    fields = ["summary", "dry_run", "values", "values_by_name", "actions", "checks", "notes"]
+    assert list(result) == [*fields, "env_diff", "data"]
+    assert result["values_by_name"]["POSTGRES_PASSWORD"]["value"] == "********"
     assert result["data"] == {} and result["env_diff"] is None
     dry = cli(*BASE, "--json", "--dry-run", "--postgres-port", "6543").json()["result"]
     assert "+POSTGRES_PORT=6543" in dry["env_diff"]

@@ -37,9 +37,10 @@ def test_table_for_the_template(cli: Cli, project: Path) -> None:
     for column in ("group", "port", "URL", "problems"):
         assert column in header
     row = next(line for line in lines if "trade_executor" in line).split()
-    assert row[:4] == ["trade_executor", "core", "8001", "http://10.0.0.7:8001"]
+    assert row[:4] == ["trade_executor", "core_services", "8001", "http://10.0.0.7:8001"]
     for name in template()["watchdog_services"]:
-        assert any(line.split()[:2] == [name, "watchdog"] for line in lines if line.strip())
+        rows = [line.split()[:2] for line in lines if line.strip()]
+        assert [name, "watchdog_services"] in rows
     assert "the manifest is valid" in run.out
 
 

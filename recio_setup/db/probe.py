@@ -47,9 +47,9 @@ class DbProbe:
             "elapsed": round(self.elapsed, 3),
         }
         if not self.ok:
-            return Check("database", "fail", self.message, self.hint, data)
+            return Check("db.connect", "database", "fail", self.message, self.hint, data)
         status: Status = "warn" if self.can_create_tables is False else "ok"
-        return Check("database", status, self.message, self.hint, data)
+        return Check("db.connect", "database", status, self.message, self.hint, data)
 
 
 def probe(settings: DbSettings) -> DbProbe:

@@ -55,8 +55,10 @@ class ProvisionReport:
             "role_password_changed": self.role_password_changed,
             "database_created": self.database_created,
         }
-        checks = [Check("database provisioning", "ok", " ".join(self.steps), None, data)]
-        checks += [Check("database provisioning", "warn", w) for w in self.warnings]
+        checks = [
+            Check("db.provision", "database provisioning", "ok", " ".join(self.steps), None, data)
+        ]
+        checks += [Check("db.provision", "database provisioning", "warn", w) for w in self.warnings]
         return checks
 
 

@@ -51,12 +51,13 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
         try:
             rel = env_link_target(paths.root, rel)
         except RecioError as error:
-            plan.note(Check(".env", "fail", error.message, error.hint))
+            plan.note(Check("env.file", ".env", "fail", error.message, error.hint))
             return plan, "localhost"
         found = tree.inspect(rel)
     if found.kind == "missing":
         plan.note(
             Check(
+                "env.file",
                 ".env",
                 "fail",
                 ".env is missing; reset does not invent values",
@@ -69,6 +70,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
     if found.kind != "file":
         plan.note(
             Check(
+                "env.file",
                 ".env",
                 "fail",
                 f"{rel} is {found.describe()}, not a file",
@@ -80,7 +82,7 @@ def plan_env_repair(tree: Tree, paths: Paths) -> tuple[Plan, str]:
         data = tree.read_file(rel, TEXT_LIMIT)
     except FileRefused as refused:
         # Nothing may cut it; the rest of the tree is still repaired.
-        plan.note(Check(".env", "fail", refused.message, refused.hint))
+        plan.note(Check("env.file", ".env", "fail", refused.message, refused.hint))
         return plan, "localhost"
     text, lost = readable_lines(data)
     if lost:

@@ -38,6 +38,8 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 MANIFEST_CHECK = "port manifest"
 CONFIG_CHECK = "config.json"
+# The stable ids (for --json) of the two files' checks, by their names above.
+CHECK_IDS = {MANIFEST_CHECK: "manifest.file", CONFIG_CHECK: "config.file"}
 RESET_FIX = f"run `{PROGRAM} reset` (the current file is archived, a fresh one written)"
 
 
@@ -175,7 +177,16 @@ def _parents(tree: Tree, rel: str, plan: Plan, mode: Mode, name: str) -> bool:
         _add_once(plan, ArchiveEntry(blocker, f"{blocker} is not a real folder"))
         _add_once(plan, EnsureFolder(folder, f"holds the {name}"))
         return True
-    plan.note(Check(name, "fail", f"{blocker} is not a real folder", RESET_FIX, repair="reset"))
+    plan.note(
+        Check(
+            CHECK_IDS[name],
+            name,
+            "fail",
+            f"{blocker} is not a real folder",
+            RESET_FIX,
+            repair="reset",
+        )
+    )
     return False
 
 
@@ -186,20 +197,33 @@ def _plan_one(
     if found.kind == "denied":
         detail = f"{rel} {judged.problem}"
         fix = permission_hint(tree.root)
-        plan.note(Check(name, "fail", detail, fix, {"cause": "permission"}))
+        plan.note(Check(CHECK_IDS[name], name, "fail", detail, fix, {"cause": "permission"}))
         return
     if found.kind == "missing" or found.kind == "blocked":
         if mode == "check":
             what = judged.problem or "is missing"
-            plan.note(Check(name, "fail", f"{rel} {what}", f"run `{PROGRAM} init`", repair="init"))
+            plan.note(
+                Check(
+                    CHECK_IDS[name],
+                    name,
+                    "fail",
+                    f"{rel} {what}",
+                    f"run `{PROGRAM} init`",
+                    repair="init",
+                )
+            )
         elif _parents(tree, rel, plan, mode, name):
             plan.add(WriteFile(rel, f"the {name} is missing", content, FILE_MODE))
         return
     if judged.problem is None:
-        plan.note(Check(name, "ok", f"{rel} is valid"))
+        plan.note(Check(CHECK_IDS[name], name, "ok", f"{rel} is valid"))
         return
     if mode != "reset":
-        plan.note(Check(name, "fail", f"{rel}: {judged.problem}", RESET_FIX, repair="reset"))
+        plan.note(
+            Check(
+                CHECK_IDS[name], name, "fail", f"{rel}: {judged.problem}", RESET_FIX, repair="reset"
+            )
+        )
         return
     reason = f"the {name} is unusable: {judged.problem}"
     if found.kind == "file":
@@ -259,7 +283,7 @@ def _sync_config(
     reason = "; ".join(stale) + " (TRADING_SYSTEM_HOST and main_app's port)"
     if mode == "check":
         fix = f"run `{PROGRAM} init` to update it"
-        plan.note(Check("config.json", "warn", reason, fix, repair="init"))
+        plan.note(Check("config.host", "config.json", "warn", reason, fix, repair="init"))
         return
     main.update(wanted)
     content = (json.dumps(config.document, indent=2) + "\n").encode()

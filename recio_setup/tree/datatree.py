@@ -168,7 +168,7 @@ class _Planner:
     ) -> None:
         found = self.plan.found.get(rel)
         data = {"path": rel, **({"found": found.describe()} if found else {})}
-        self.plan.note(Check(f"data tree: {rel}", status, detail, fix, data, repair))
+        self.plan.note(Check("tree.entry", f"data tree: {rel}", status, detail, fix, data, repair))
 
     def visit(self, entry: Entry) -> None:
         self.plan.entries += 1
@@ -330,7 +330,7 @@ def deviation_checks(plan: TreePlan) -> list[Check]:
     checks += plan.findings
     if not checks:
         detail = f"all {plan.entries} entries present, with the right modes"
-        checks.append(Check("data tree", "ok", detail))
+        checks.append(Check("tree.entries", "data tree", "ok", detail))
     return checks
 
 
@@ -340,6 +340,7 @@ def _group_check(plan: TreePlan, rel: str, actions: list[Action]) -> Check:
     moves = any(isinstance(action, (ArchiveEntry, ReplaceFile)) for action in actions)
     data = {"path": rel, "found": found.describe(), "actions": [a.kind for a in actions]}
     return Check(
+        "tree.entry",
         f"data tree: {rel}",
         plan.severity.get(rel, "fail"),
         reasons,

@@ -147,7 +147,9 @@ def _in_use(leftover: Leftover) -> Check:
         f"PID {leftover.pid} is running (the writer, or a process that reused its number): "
         "possibly a write in progress, so it is left as it is"
     )
-    return Check(f"temp file {leftover.rel}", "info", detail, None, {"path": leftover.rel})
+    return Check(
+        "tree.temp_file", f"temp file {leftover.rel}", "info", detail, None, {"path": leftover.rel}
+    )
 
 
 def plan_leftovers(tree: Tree, paths: Paths) -> Plan:
@@ -181,4 +183,7 @@ def leftover_checks(tree: Tree, paths: Paths) -> list[Check]:
         detail += f"; readable by others although they may hold secrets: {', '.join(exposed)}"
     data = {"paths": [leftover.rel for leftover in stale], "exposed": exposed}
     status: Status = "fail" if exposed else "warn"
-    return [Check("leftover temp files", status, detail, FIX, data, "reset"), *checks]
+    return [
+        Check("tree.temp_files", "leftover temp files", status, detail, FIX, data, "reset"),
+        *checks,
+    ]

@@ -46,16 +46,24 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
         state = read_env(tree, ctx.paths)
     except RecioError as error:
         if error.hint:
-            return [Check(".env", "fail", error.message, error.hint)], {}
-        return [Check(".env", "fail", error.message, REPAIR, repair="reset")], {}
+            return [Check("env.file", ".env", "fail", error.message, error.hint)], {}
+        return [Check("env.file", ".env", "fail", error.message, REPAIR, repair="reset")], {}
     if state.document is None:
         return [
-            Check(".env", "fail", ".env is missing", f"run `{PROGRAM} init`", repair="init")
+            Check(
+                "env.file",
+                ".env",
+                "fail",
+                ".env is missing",
+                f"run `{PROGRAM} init`",
+                repair="init",
+            )
         ], {}
     checks: list[Check] = []
     for action in env_mode_plan(state.rel, state.found).actions:
         checks.append(
             Check(
+                "env.mode",
                 ".env mode",
                 "fail",
                 action.reason,
@@ -68,6 +76,7 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
         numbers = ", ".join(str(line.number) for line in bad)
         checks.append(
             Check(
+                "env.syntax",
                 ".env syntax",
                 "fail",
                 f"python-dotenv cannot read line {numbers}",
@@ -78,7 +87,9 @@ def env_checks(ctx: Context, tree: Tree) -> tuple[list[Check], dict[str, Value]]
     values = _valid_values(state.document.values(), checks)
     if not [c for c in checks if c.status == "fail"]:
         checks.append(
-            Check(".env", "ok", f"{len(values)} keys valid, mode {state.found.mode_text}")
+            Check(
+                "env.file", ".env", "ok", f"{len(values)} keys valid, mode {state.found.mode_text}"
+            )
         )
     return checks, values
 
@@ -90,6 +101,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
         if not raw:
             checks.append(
                 Check(
+                    "env.value",
                     f".env {field.key}",
                     "fail",
                     f"{field.key} is missing",
@@ -108,6 +120,7 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
         except RecioError as error:
             checks.append(
                 Check(
+                    "env.value",
                     f".env {field.key}",
                     "fail",
                     error.message,
@@ -126,6 +139,7 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
     if lock.kind not in ("missing", "file", "blocked", "denied") or lock.shares_its_inode:
         checks.append(
             Check(
+                "tree.lock",
                 "run lock",
                 "fail",
                 f"{ctx.paths.lock_rel} is {lock.describe()}, so init and reset cannot run",
@@ -135,7 +149,9 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
         )
     elif lock.kind == "file" and mode_to_set(lock.mode or 0, LOCK_MODE, "file") is not None:
         detail = f"{ctx.paths.lock_rel} has mode {lock.mode_text}, not {LOCK_MODE:04o}"
-        checks.append(Check("run lock", "warn", detail, "the next init or reset sets it"))
+        checks.append(
+            Check("tree.lock", "run lock", "warn", detail, "the next init or reset sets it")
+        )
     return checks
 
 
@@ -149,9 +165,26 @@ def interrupted_run_checks(ctx: Context, tree: Tree) -> list[Check]:
     detail = "the {} archived in " + f"{interrupted.run_rel} was interrupted halfway"
     if undo_begun(interrupted):
         fix = f"run `{PROGRAM} reset --undo` to finish it"
-        return [Check("interrupted run", "fail", detail.format("undo of the reset"), fix)]
+        return [
+            Check(
+                "reset.interrupted",
+                "interrupted run",
+                "fail",
+                detail.format("undo of the reset"),
+                fix,
+            )
+        ]
     fix = f"run `{PROGRAM} reset` to complete it, or `{PROGRAM} reset --undo` to put back"
-    return [Check("interrupted run", "fail", detail.format("reset"), fix, repair="reset")]
+    return [
+        Check(
+            "reset.interrupted",
+            "interrupted run",
+            "fail",
+            detail.format("reset"),
+            fix,
+            repair="reset",
+        )
+    ]
 
 
 def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
@@ -159,7 +192,14 @@ def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
 
     plan = plan_config_files(tree, ctx.paths, host, "check")
     checks = [
-        Check(f"config {a.path}", "fail", a.reason, f"run `{PROGRAM} init`", repair="init")
+        Check(
+            "config.change",
+            f"config {a.path}",
+            "fail",
+            a.reason,
+            f"run `{PROGRAM} init`",
+            repair="init",
+        )
         for a in plan.actions
     ]
     return checks + plan.findings
@@ -182,6 +222,7 @@ def port_checks(ctx: Context, tree: Tree) -> list[Check]:
     detail = f"in use: {', '.join(busy)}" if busy else "none in use"
     return [
         Check(
+            "ports.listening",
             "ports",
             "info",
             f"{len(ports)} services; {detail}",
@@ -238,6 +279,7 @@ def run(ctx: Context) -> Result:
     else:
         result.checks.append(
             Check(
+                "db.connect",
                 "database",
                 "fail",
                 "not tested: .env lacks valid POSTGRES_* values",

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
 
 
 def skipped() -> Check:
-    return Check("database", "info", "connection test skipped (--skip-db-check)")
+    return Check("db.connect", "database", "info", "connection test skipped (--skip-db-check)")
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -165,7 +165,14 @@ def database_steps(
         except RecioError as error:
             # .env is already written; report the cause and fix instead of aborting the report.
             result.checks.append(
-                Check("create database", "fail", error.message, error.hint, {"cause": error.cause})
+                Check(
+                    "db.provision",
+                    "create database",
+                    "fail",
+                    error.message,
+                    error.hint,
+                    {"cause": error.cause},
+                )
             )
             return
         result.checks.extend(report.to_checks())

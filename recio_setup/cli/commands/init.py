@@ -299,6 +299,7 @@ def _apply(ctx: Context, tree: Tree, plan_now: Callable[[], Plan], result: Resul
         result.exit_code = EXIT_PROBLEMS
         result.checks.append(
             Check(
+                "init.steps",
                 "apply",
                 "fail",
                 f"{len(failed)} step(s) failed: "

@@ -64,7 +64,7 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         [
             [
                 row["service"],
-                row["group"].removesuffix("_services"),
+                row["group"],  # as the JSON and the manifest name it
                 str(row["port"]),
                 row["url"],
                 _listening_text(row["listening"]),
@@ -89,7 +89,13 @@ def run(ctx: Context) -> Result:
         host, source = detect_host(ctx.environ)
     rows = _rows(manifest, host)
     checks = [
-        Check(f"manifest {problem.path}", "fail", problem.message, problem.fix or None)
+        Check(
+            "manifest.entry",
+            f"manifest {problem.path}",
+            "fail",
+            problem.message,
+            problem.fix or None,
+        )
         for problem in manifest.problems
     ]
     count = len(manifest.problems)

@@ -241,6 +241,7 @@ def _dry_run_plan(ctx: Context, tree: Tree) -> Plan:
     if archived:
         plan.note(
             Check(
+                "reset.after_archiving",
                 "after archiving",
                 "info",
                 "what was archived is created again empty, as init creates it",
@@ -263,6 +264,7 @@ def _finish(result: Result, verb: str) -> Result:
     if failed:
         result.checks.append(
             Check(
+                "reset.steps",
                 "reset",
                 "fail",
                 f"{len(failed)} step(s) failed",

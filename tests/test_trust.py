@@ -147,3 +147,45 @@ def test_a_table_at_100_columns_cuts_no_path_in_two(cli: Cli, project: Path) -> 
     text = ANSI.sub("", run.out)
     assert max(len(line) for line in text.splitlines()) <= 100
     assert "backend/core/config/MASTER_PORT_MANIFEST.json" in text
+
+
+def test_hints_keep_the_user_and_root_given(cli: Cli, project: Path) -> None:
+    other = cli("check", "--skip-db-check", "--user", "user_0002")
+    assert "run `python3 bootstrap.py --user user_0002 init`" in other.out
+    rooted = cli("check", "--skip-db-check", "--root", str(project))
+    assert f"run `python3 bootstrap.py --root {project} init`" in rooted.out
+    # The spelled command works: common options may come before the command.
+    assert cli("--user", "user_0002", "init", *INIT, env=ENV).code == 0
+    assert (project / "backend/data/users/user_0002").is_dir()
+
+
+def test_check_prints_no_values_table_for_its_one_value(cli: Cli) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    run = cli("check", "--json", env={"POSTGRES_PORT": "1"})
+    assert [v["name"] for v in run.json()["result"]["values"]] == ["POSTGRES_SSLMODE"]
+    text = cli("check", env={"POSTGRES_PORT": "1"})
+    assert "Values:" not in text.out and "Checks:" in text.out
+
+
+def up_addresses() -> list[str]:
+    from recio_setup.runtime.host import read_interfaces
+
+    return [i.address for i in read_interfaces() if i.up and not i.loopback]
+
+
+def test_a_host_that_is_no_address_of_this_machine_is_a_warning(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    env_file = project / ".env"
+    env_file.write_text(env_file.read_text().replace("=127.0.0.1", "=198.51.100.7"))
+    run = cli("check", "--skip-db-check", "--json")
+    assert run.code == 0  # a warning, not a failure
+    found = [c for c in run.json()["result"]["checks"] if c["id"] == "env.host"]
+    assert found and found[0]["status"] == "warn"
+    assert "198.51.100.7 is not an address of this machine" in found[0]["detail"]
+    assert all(address in found[0]["detail"] for address in up_addresses())
+    assert "init --reconfigure" in found[0]["fix"]
+    for mine in ("127.0.0.1", *up_addresses()[:1]):
+        env_file.write_text(env_file.read_text().replace("=198.51.100.7", f"={mine}"))
+        quiet = cli("check", "--skip-db-check", "--json").json()["result"]["checks"]
+        assert not [c for c in quiet if c["id"] == "env.host"], mine
+        env_file.write_text(env_file.read_text().replace(f"={mine}", "=198.51.100.7"))

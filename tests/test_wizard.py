@@ -306,3 +306,35 @@ def test_reconfigure_without_a_terminal_is_bad_input(project: Path, cli: Any) ->
     run = cli("--reconfigure", "--skip-db-check")
     assert run.code == 2 and "no terminal to ask on" in run.err
     assert not (project / ".env").exists()
+
+
+@pytest.mark.db
+def test_ctrl_c_at_the_admin_password_says_what_was_written(project: Path, pg: Any) -> None:
+    admin_url = f"postgresql://{pg.superuser}@{pg.host}:{pg.port}/postgres"  # no password in it
+    child = spawn(
+        project,
+        "--create-db",
+        "--admin-url",
+        admin_url,
+        "--host",
+        "127.0.0.1",
+        "--postgres-port",
+        str(pg.port),
+    )
+    child.expect("Enable authentication")
+    child.send(ENTER)
+    for prompt in ("PostgreSQL host", "Database name", "Database user"):
+        child.expect(prompt)
+        child.send(ENTER)
+    child.expect("Database password")
+    child.send(ENTER)  # generate
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect("PostgreSQL admin password")
+    child.send(CTRL_C)
+    child.expect("interrupted at the database step")
+    child.expect("were written")
+    child.expect(pexpect.EOF, timeout=30)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert (project / ".env").is_file() and (project / "backend/data").is_dir()

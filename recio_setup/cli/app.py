@@ -287,6 +287,20 @@ def _say_the_launcher_wins(root: Path, output: Output) -> None:
         )
 
 
+def _as_launched(args: argparse.Namespace) -> str:
+    """How hints spell the program: as launched, with the --root and --user given, so that
+    `run init` after `check --user user_0002` works on the same user (common options may come
+    before the command)."""
+    import shlex
+
+    words = [program_name()]
+    if args.root:
+        words += ["--root", shlex.quote(args.root)]
+    if args.user != DEFAULT_USER:
+        words += ["--user", args.user]
+    return " ".join(words)
+
+
 def _guess_json(argv: Sequence[str]) -> bool:
     return "--json" in argv
 
@@ -342,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         root = resolve_root(args, output)
         paths = Paths(root, validate_user(args.user))
+        output.prog = _as_launched(args)
         log_root = root if may_write(args) else None
         from recio_setup.cli.commands import Context
 

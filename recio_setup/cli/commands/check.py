@@ -130,6 +130,40 @@ def _valid_values(found: dict[str, str | None], checks: list[Check]) -> dict[str
     return values
 
 
+def host_checks(values: dict[str, Value]) -> list[Check]:
+    """A TRADING_SYSTEM_HOST that is no address of this machine any more (a laptop on another
+    network): the services would announce an address nobody reaches. Read from the interface
+    list, no packet sent; a name is not looked up, and no list means nothing to say."""
+    import ipaddress
+
+    from recio_setup.runtime.host import read_interfaces
+
+    value = values.get("TRADING_SYSTEM_HOST")
+    try:
+        address = ipaddress.ip_address(value.value) if value else None
+    except ValueError:
+        return []
+    if address is None or address.is_loopback or address.is_unspecified:
+        return []
+    mine = {
+        str(ipaddress.ip_address(i.address.partition("%")[0])): i.loopback
+        for i in read_interfaces()
+        if i.up
+    }
+    if not mine or str(address) in mine:
+        return []
+    listed = ", ".join(a for a, loopback in sorted(mine.items(), key=lambda p: p[1]))
+    return [
+        Check(
+            "env.host",
+            "TRADING_SYSTEM_HOST",
+            "warn",
+            f"{address} is not an address of this machine now (it has {listed})",
+            f"run `{PROGRAM} init --reconfigure` to pick one, or `{PROGRAM} init --host ADDRESS`",
+        )
+    ]
+
+
 def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
     from recio_setup.tree.datatree import deviation_checks, plan_tree
     from recio_setup.tree.runlock import LOCK_MODE
@@ -261,6 +295,7 @@ def run(ctx: Context) -> Result:
         host = (
             values["TRADING_SYSTEM_HOST"].value if "TRADING_SYSTEM_HOST" in values else "localhost"
         )
+        checks += host_checks(values)
         checks += config_checks(ctx, tree, host)
         checks += tree_checks(ctx, tree)
         checks += leftover_checks(tree, ctx.paths)
@@ -275,6 +310,7 @@ def run(ctx: Context) -> Result:
     ):
         if not ctx.args.skip_db_check:
             result.values.append(sslmode)
+            result.show_values = False  # one value is no table; --json still carries it
         dbflags.database_steps(ctx, db_values, result, sslmode)
     else:
         result.checks.append(

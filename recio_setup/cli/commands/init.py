@@ -20,7 +20,7 @@ from recio_setup.env.settings import (
     resolve,
     resolve_sslmode,
 )
-from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, UsageError
+from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, Interrupted, UsageError
 from recio_setup.masking import url_holds_secret
 from recio_setup.result import ActionRecord, Check, Result, Value
 from recio_setup.tree.fsops import Tree
@@ -256,9 +256,27 @@ def run(ctx: Context) -> Result:
 
             _apply(ctx, tree, plan_now, result)
     if result.exit_code == 0:
-        dbflags.database_steps(ctx, values, result, sslmode)
+        try:
+            dbflags.database_steps(ctx, values, result, sslmode)
+        except KeyboardInterrupt:
+            raise _interrupted_after_writing(result) from None
     _summarise(result)
     return result
+
+
+def _interrupted_after_writing(result: Result) -> Interrupted:
+    """Ctrl-C at the database step (the admin password, say): .env and the tree are written
+    by then, and the user must not think nothing was."""
+    done = sum(1 for action in result.actions if action.state == "done")
+    written = (
+        f"{done} change(s) to .env and the tree were written" if done else "nothing needed writing"
+    )
+    return Interrupted(
+        f"interrupted at the database step: {written}; the database was neither set up nor tested",
+        hint=f"run `{PROGRAM} init` again to finish (it asks nothing twice), or "
+        f"`{PROGRAM} check` to see where things stand",
+        cause="interrupted",
+    )
 
 
 def _confirm(ctx: Context, plan: Plan, env: EnvPlan) -> None:

@@ -50,7 +50,7 @@ def test_heavy_modules_stay_unloaded(cli: Cli, project: Path, args: tuple[str, .
     )
     modules = imported_modules(cli, *args)
     assert "recio_setup" in modules or args == ("--version",)
-    heavy = ("psycopg", "questionary", "prompt_toolkit", "rich")
+    heavy = ("psycopg", "questionary", "prompt_toolkit", "rich", "psutil")
     loaded = {m for m in modules if m.split(".")[0] in heavy}
     assert not loaded, f"{args} imported {sorted(loaded)[:5]}"
 

@@ -10,6 +10,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -189,3 +190,52 @@ def test_a_host_that_is_no_address_of_this_machine_is_a_warning(cli: Cli, projec
         quiet = cli("check", "--skip-db-check", "--json").json()["result"]["checks"]
         assert not [c for c in quiet if c["id"] == "env.host"], mine
         env_file.write_text(env_file.read_text().replace(f"={mine}", "=198.51.100.7"))
+
+
+def test_ports_keeps_a_service_whose_port_entry_is_bad_as_a_row(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    manifest = json.loads((project / MANIFEST).read_text())
+    manifest["core_services"]["main_app"]["port"] = "3000"
+    manifest["core_services"]["trade_manager"]["port"] = True
+    (project / MANIFEST).write_text(json.dumps(manifest))
+    run = cli("ports", "--json")
+    assert run.code == 1
+    rows = {row["service"]: row for row in run.json()["result"]["data"]["services"]}
+    assert len(rows) == sum(len(manifest[g]) for g in ("core_services", "watchdog_services"))
+    for name in ("main_app", "trade_manager"):
+        assert rows[name]["port"] is None and rows[name]["problems"], rows[name]
+    text = cli("ports")
+    main_app = next(line for line in text.out.splitlines() if line.split()[:1] == ["main_app"])
+    assert main_app.split()[1:3] == ["core_services", "-"]
+
+
+def listen_in_core_range(used: set[int]) -> socket.socket:
+    for port in range(3990, 3900, -1):
+        if port in used:
+            continue
+        server = socket.socket()
+        try:
+            server.bind(("127.0.0.1", port))
+        except OSError:
+            server.close()
+            continue
+        server.listen()
+        return server
+    raise AssertionError("no free port in 3901-3990")
+
+
+def test_ports_names_the_process_listening_on_a_port(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    manifest = json.loads((project / MANIFEST).read_text())
+    used = {s["port"] for g in ("core_services", "watchdog_services") for s in manifest[g].values()}
+    with listen_in_core_range(used) as server:
+        manifest["core_services"]["main_app"]["port"] = server.getsockname()[1]
+        (project / MANIFEST).write_text(json.dumps(manifest))
+        run = cli("ports", "--json")
+        text = cli("ports")
+    rows = {row["service"]: row for row in run.json()["result"]["data"]["services"]}
+    assert rows["main_app"]["listening"] is True
+    assert rows["main_app"]["owner"]["pid"] == os.getpid()  # this test listens, in-process
+    assert "python" in rows["main_app"]["owner"]["command"]
+    assert rows["trade_manager"]["owner"] is None or rows["trade_manager"]["listening"]
+    assert f"yes (PID {os.getpid()}: " in text.out

@@ -2,7 +2,8 @@
 
 Each port gets a non-blocking TCP connect to 127.0.0.1 (never any other address); one selector
 waits for all of them. On loopback a closed port refuses at once and an open one accepts at once,
-so the timeout only bounds the odd case (a full accept queue, a firewall rule on lo).
+so the timeout only bounds the odd case (a full accept queue, a firewall rule on lo). Who
+listens comes from the kernel's socket table, through psutil, where the OS shows it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import errno
 import selectors
 import socket
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_TIMEOUT = 0.05
@@ -59,3 +62,54 @@ def _wait(
             selector.unregister(sock)
             waiting -= 1
             results[pending[sock]] = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who listens on a port: its PID and command line, or None where the OS does not tell
+    this user (another user's process without root; macOS without root)."""
+
+    pid: int | None
+    command: str | None
+
+    def text(self) -> str:
+        if self.pid is None:
+            return "owner not visible to this user"
+        return f"PID {self.pid}: {self.command}" if self.command else f"PID {self.pid}"
+
+    def to_json(self) -> dict[str, int | str | None]:
+        return {"pid": self.pid, "command": self.command}
+
+
+COMMAND_LIMIT = 80  # a command line can be long; the start says what it is
+
+
+def port_owners(ports: Iterable[int]) -> dict[int, Owner]:
+    """The owner of each of these listening TCP ports, from the kernel's socket table (psutil,
+    imported here); a port whose owner cannot be seen gets Owner(None, None)."""
+    wanted = set(ports)
+    owners = dict.fromkeys(wanted, Owner(None, None))
+    if not wanted:
+        return owners  # nothing listens: psutil need not load
+    import psutil
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return owners
+    for connection in connections:
+        port = connection.laddr.port if connection.laddr else None
+        if connection.status == psutil.CONN_LISTEN and port in wanted and connection.pid:
+            owners[port] = Owner(connection.pid, _command(connection.pid))
+    return owners
+
+
+def _command(pid: int) -> str | None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        command = " ".join(process.cmdline()) or process.name()
+    except (psutil.Error, OSError):
+        return None
+    return command if len(command) <= COMMAND_LIMIT else command[: COMMAND_LIMIT - 3] + "..."

@@ -1,8 +1,9 @@
 """The host other machines reach this one at, found from the interface list.
 
 REC.IO v2 "detected" the host by connecting a UDP socket to 8.8.8.8; this module sends nothing to
-any address. It reads the interfaces (`ip -j addr` on Linux, ioctl() on Linux without `ip`,
-`ifconfig` on macOS) and picks from them with a pure function the tests drive with made-up lists:
+any address. It reads the interfaces through psutil (net_if_addrs, net_if_stats: the same code
+on Linux and macOS, imported only when detection runs) and picks from them with a pure function
+the tests drive with made-up lists:
 down, loopback, link-local and container-bridge interfaces are skipped, private addresses come
 first, and `localhost` is the fallback. TRADING_SYSTEM_HOST overrides detection.
 """
@@ -11,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import re
-import struct
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,10 +35,6 @@ PRIVATE_NETWORKS = (
     ipaddress.ip_network("192.168.0.0/16"),
     ipaddress.ip_network("fc00::/7"),
 )
-SIOCGIFFLAGS = 0x8913
-SIOCGIFADDR = 0x8915
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
 
 
 @dataclass(frozen=True)
@@ -84,83 +78,32 @@ def candidates_from_interfaces(interfaces: list[Interface]) -> list[str]:
     return [*candidates, FALLBACK]
 
 
-# -- reading the interfaces (the thin, OS-specific layer) --------------------------------------
-def parse_ip_json(text: str) -> list[Interface]:
-    """Interfaces from `ip -j addr`."""
-    interfaces = []
-    for link in json.loads(text):
-        flags = set(link.get("flags", []))
-        up = "UP" in flags and link.get("operstate") != "DOWN"
-        for info in link.get("addr_info", []):
-            if info.get("family") in ("inet", "inet6") and info.get("local"):
-                loopback = "LOOPBACK" in flags
-                interfaces.append(Interface(link.get("ifname", ""), info["local"], up, loopback))
-    return interfaces
-
-
-IFCONFIG_HEADER = re.compile(r"^(\S+?):? flags=\d+<([^>]*)>")
-IFCONFIG_ADDR = re.compile(r"^\s+inet6? (?:addr:)?([0-9A-Fa-f:.%a-z]+)")
-
-
-def parse_ifconfig(text: str) -> list[Interface]:
-    """Interfaces from BSD/macOS `ifconfig` output."""
-    interfaces: list[Interface] = []
-    name, flags = "", set[str]()
-    for line in text.splitlines():
-        header = IFCONFIG_HEADER.match(line)
-        if header:
-            name, flags = header[1], set(header[2].split(","))
-            continue
-        address = IFCONFIG_ADDR.match(line)
-        if address and name:
-            up = "UP" in flags and "RUNNING" in flags
-            interfaces.append(Interface(name, address[1], up, "LOOPBACK" in flags))
-    return interfaces
-
-
-def _run(command: list[str]) -> str | None:
-    try:
-        import subprocess  # here, not at the top: validating a host needs none of this
-
-        done = subprocess.run(command, capture_output=True, text=True, timeout=2, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _ioctl_interfaces() -> list[Interface]:
-    """Linux without `ip`: ask the kernel per interface; the socket is never connected."""
-    import fcntl
+# -- reading the interfaces ------------------------------------------------------------------
+def read_interfaces() -> list[Interface]:
+    """This machine's IP addresses with their interface's state: no command run, no packet sent.
+    An empty list when the OS will not tell (detection then falls back to localhost)."""
     import socket
 
-    interfaces = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _, name in socket.if_nameindex():
-            request = struct.pack("256s", name.encode()[:15])
-            try:
-                flags = struct.unpack("H", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[16:18])[0]
-                raw = fcntl.ioctl(sock, SIOCGIFADDR, request)[20:24]
-            except OSError:
-                continue  # no IPv4 address on this interface
-            up, loopback = bool(flags & IFF_UP), bool(flags & IFF_LOOPBACK)
-            interfaces.append(Interface(name, socket.inet_ntoa(raw), up, loopback))
-    return interfaces
+    import psutil  # ~10 ms: only when detection runs, never for a host that is given
 
-
-def read_interfaces() -> list[Interface]:
-    import shutil  # here: validating a host needs none of detection's imports
-
-    if sys.platform == "darwin" or (not sys.platform.startswith("linux")):
-        text = _run(["ifconfig"]) if shutil.which("ifconfig") else None
-        return parse_ifconfig(text) if text else []
-    text = _run(["ip", "-j", "addr"]) if shutil.which("ip") else None
-    if text:
-        with contextlib.suppress(ValueError):
-            return parse_ip_json(text)
     try:
-        return _ioctl_interfaces()
-    except OSError:
+        stats = psutil.net_if_stats()
+        addresses = psutil.net_if_addrs()
+    except (OSError, psutil.Error):
         return []
+    interfaces = []
+    for name, entries in addresses.items():
+        up = name in stats and stats[name].isup
+        for entry in entries:
+            if entry.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            text = entry.address.partition("%")[0]  # fe80::1%en0: the zone is not the address
+            try:
+                loopback = ipaddress.ip_address(text).is_loopback
+            except ValueError:
+                continue
+            interfaces.append(Interface(name, text, up, loopback))
+    return interfaces
 
 
 def detect_candidates() -> list[str]:

@@ -34,6 +34,8 @@ class Problem:
     path: str
     message: str
     fix: str
+    # (group, name) of the service the problem is about, if one: `ports` shows it as its row.
+    service: tuple[str, str] | None = None
 
     def text(self) -> str:
         return f"{self.path}: {self.message} (fix: {self.fix})"
@@ -58,8 +60,10 @@ class Checked:
     avoid: tuple[int, ...] = DEFAULT_AVOID
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, path: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(path, message, fix))
+    def add(
+        self, path: str, message: str, fix: str, service: tuple[str, str] | None = None
+    ) -> None:
+        self.problems.append(Problem(path, message, fix, service))
 
 
 def json_path(*parts: str) -> str:
@@ -150,11 +154,11 @@ def _port_problem(value: Any) -> tuple[str, str] | None:
 
 
 def _read_services(
-    document: dict[str, Any], checked: Checked, bad_ports: list[tuple[str, str, str, str]]
+    document: dict[str, Any], checked: Checked, bad_ports: list[tuple[str, str, str, str, str]]
 ) -> list[tuple[Entry, str]]:
     """Every well-formed entry with its path; malformed ones become problems.
 
-    Port problems go to bad_ports (group, path, message, fix) because their fix, a free port,
+    Port problems go to bad_ports (group, name, path, message, fix) because their fix, a free port,
     can only be chosen once every port is known.
     """
     entries: list[tuple[Entry, str]] = []
@@ -175,12 +179,13 @@ def _read_services(
                 continue
             seen[name] = group
             if not isinstance(spec, dict):
-                checked.add(path, "must be an object", 'write {"port": ..., "description": ...}')
+                fix = 'write {"port": ..., "description": ...}'
+                checked.add(path, "must be an object", fix, (group, name))
                 continue
             port_path = json_path(group, name, "port")
             wrong = ("is missing", "") if "port" not in spec else _port_problem(spec["port"])
             if wrong is not None:
-                bad_ports.append((group, port_path, *wrong))
+                bad_ports.append((group, name, port_path, *wrong))
                 continue
             description = spec.get("description")
             status = spec.get("status")
@@ -221,7 +226,8 @@ def _judge_ports(entries: list[tuple[Entry, str]], checked: Checked, used: set[i
         else:
             owner[entry.port] = json_path(entry.group, entry.name)
             continue
-        checked.add(path, message, free_port_fix(entry.group, checked, used))
+        fix = free_port_fix(entry.group, checked, used)
+        checked.add(path, message, fix, (entry.group, entry.name))
 
 
 def validate(document: Any) -> Checked:
@@ -234,11 +240,11 @@ def validate(document: Any) -> Checked:
         )
         return checked
     _read_policy(document, checked)
-    bad_ports: list[tuple[str, str, str, str]] = []
+    bad_ports: list[tuple[str, str, str, str, str]] = []
     entries = _read_services(document, checked, bad_ports)
     used = {entry.port for entry, _ in entries}
-    for group, path, message, fix in bad_ports:
-        checked.add(path, message, fix or free_port_fix(group, checked, used))
+    for group, name, path, message, fix in bad_ports:
+        checked.add(path, message, fix or free_port_fix(group, checked, used), (group, name))
     _judge_ports(entries, checked, used)
     checked.services = [entry for entry, _ in entries]
     return checked

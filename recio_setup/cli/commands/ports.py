@@ -29,32 +29,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     del parser  # only the common options (--root, --user, --json, ...)
 
 
-def _listening_text(state: bool | None) -> str:
+def _listening_text(state: bool | None, owner: dict[str, Any] | None) -> str:
+    if state and owner is not None:
+        from recio_setup.cli.listening import Owner
+
+        return f"yes ({Owner(owner['pid'], owner['command']).text()})"
     return {True: "yes", False: "no", None: "no answer"}[state]
 
 
 def _rows(manifest: Manifest, host: str) -> list[dict[str, Any]]:
-    from recio_setup.cli.listening import probe_listening
+    """One row per service, in file order, a service whose entry is broken (a port that is a
+    string, a bool, missing) included: its row shows the problem instead of a port."""
+    from recio_setup.cli.listening import port_owners, probe_listening
 
     url_host = f"[{host}]" if ":" in host else host
     listening = probe_listening([s.port for s in manifest.services.values() if s.port])
-    problems_by_service: dict[str, list[str]] = {}
+    owners = port_owners(port for port, busy in listening.items() if busy)
+    problems: dict[tuple[str, str], list[str]] = {}
     for problem in manifest.problems:
-        for service in manifest.services.values():
-            if problem.path.startswith(f"{service.group}.{service.name}."):
-                problems_by_service.setdefault(service.name, []).append(problem.message)
-    return [
-        {
-            "service": service.name,
-            "group": service.group,
-            "port": service.port,
-            "url": f"http://{url_host}:{service.port}",
-            "listening": listening.get(service.port),
-            "description": service.description,
-            "problems": problems_by_service.get(service.name, []),
-        }
-        for service in manifest.services.values()
-    ]
+        if problem.service is not None:
+            problems.setdefault(problem.service, []).append(problem.message)
+    services = {(s.group, s.name): s for s in manifest.services.values()}
+    rows = []
+    for key in dict.fromkeys([*services, *problems]):
+        service = services.get(key)
+        port = service.port if service else None
+        rows.append(
+            {
+                "service": key[1],
+                "group": key[0],
+                "port": port,
+                "url": f"http://{url_host}:{port}" if port else None,
+                "listening": listening.get(port) if port else None,
+                "owner": owners[port].to_json() if port in owners else None,
+                "description": service.description if service else "",
+                "problems": problems.get(key, []),
+            }
+        )
+    return rows
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
@@ -65,9 +77,9 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             [
                 row["service"],
                 row["group"],  # as the JSON and the manifest name it
-                str(row["port"]),
-                row["url"],
-                _listening_text(row["listening"]),
+                str(row["port"] or "-"),
+                row["url"] or "-",
+                _listening_text(row["listening"], row["owner"]) if row["port"] else "-",
                 "; ".join(row["problems"]) or "-",
             ]
             for row in rows

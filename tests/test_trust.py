@@ -239,3 +239,15 @@ def test_ports_names_the_process_listening_on_a_port(cli: Cli, project: Path) ->
     assert "python" in rows["main_app"]["owner"]["command"]
     assert rows["trade_manager"]["owner"] is None or rows["trade_manager"]["listening"]
     assert f"yes (PID {os.getpid()}: " in text.out
+
+
+def test_a_config_out_of_step_is_one_finding_not_ok_and_warn(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    env_file = project / ".env"
+    env_file.write_text(env_file.read_text().replace("=127.0.0.1", "=localhost"))
+    checks = cli("check", "--skip-db-check", "--json").json()["result"]["checks"]
+    about_config = [(c["id"], c["status"]) for c in checks if c["name"] == "config.json"]
+    assert about_config == [("config.host", "warn")]
+    init = cli(*INIT[:2], "--json", env=ENV).json()["result"]
+    assert [a["path"] for a in init["actions"]] == ["backend/core/config/config.json"]
+    assert not [c for c in init["checks"] if c["name"] == "config.json"]

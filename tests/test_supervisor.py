@@ -338,3 +338,16 @@ def test_reset_writes_the_conf_from_the_manifest_it_installs(cli: Cli, project: 
     assert run.code == 0, run.all
     assert "[program:main_app]" in (project / CONF).read_text()
     assert cli("check", "--skip-db-check").code == 0
+
+
+def test_a_wrong_mode_is_reported_and_put_right_by_init(cli: Cli, project: Path) -> None:
+    init(cli)
+    conf = project / CONF
+    conf.chmod(0o666)
+    check = cli("check", "--skip-db-check")
+    assert check.code == 1 and "supervisord.conf's mode 0666" in check.out
+    init(cli)
+    assert conf.stat().st_mode & 0o777 == 0o644
+    assert not (project / "backend/data/archives").exists() or not list(
+        (project / "backend/data/archives").glob("*/files/" + CONF)
+    )

@@ -351,3 +351,35 @@ def test_a_wrong_mode_is_reported_and_put_right_by_init(cli: Cli, project: Path)
     assert not (project / "backend/data/archives").exists() or not list(
         (project / "backend/data/archives").glob("*/files/" + CONF)
     )
+
+
+# The kind of file REC.IO committed by hand: one server's paths, its password in plain text.
+HAND_WRITTEN = """\
+[unix_http_server]
+file=/tmp/supervisor.sock
+
+[program:main_app]
+command=/opt/rec_io_server/venv/bin/python /opt/rec_io_server/backend/main.py
+environment=DB_PASSWORD="hunter2-plain",POSTGRES_PASSWORD="hunter2-plain",PATH="/usr/bin"
+"""
+
+
+def test_the_hand_written_reference_conf_is_archived_and_its_password_never_shown(
+    cli: Cli, project: Path
+) -> None:
+    init(cli)
+    conf = project / CONF
+    conf.write_text(HAND_WRITTEN)
+    check = cli("check", "--skip-db-check")
+    assert check.code == 1 and "edited by hand" in check.out
+    assert "programs not in the manifest" not in check.out  # main_app is one of them
+    dry = cli("supervisor", "--dry-run")
+    dry_json = cli("supervisor", "--dry-run", "--json")
+    assert "-command=/opt/rec_io_server/venv/bin/python" in dry.out
+    for run in (check, dry, dry_json):
+        assert "hunter2" not in run.all
+    assert conf.read_text() == HAND_WRITTEN
+    run = cli("supervisor")
+    assert run.code == 0 and "edited by hand" in run.out and "hunter2" not in run.all
+    (kept,) = (project / "backend/data/archives").glob("*-supervisor/files/" + CONF)
+    assert kept.read_text() == HAND_WRITTEN

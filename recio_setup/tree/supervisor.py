@@ -19,12 +19,13 @@ from recio_setup.runtime.ports import Manifest, ManifestError, parse_manifest
 from recio_setup.runtime.readfile import TEXT_LIMIT
 from recio_setup.tree.configfiles import (
     FILE_MODE,
+    RESET_FIX,
     EnsureFolder,
     Judged,
     manifest_template,
     plan_mode,
 )
-from recio_setup.tree.fsentry import Found
+from recio_setup.tree.fsentry import Found, permission_hint
 from recio_setup.tree.fsops import Tree
 from recio_setup.tree.plan import ArchiveEntry, Plan, ReplaceFile, SeparateLink, WriteFile
 from recio_setup.tree.supervisor_conf import (
@@ -60,16 +61,20 @@ def _unified_diff(old: str, new: str) -> str:
     return "".join(lines)
 
 
-def _why_different(old: str, new: str) -> str:
+def _why_different(old: str, new: str, hand_edited: bool) -> str:
     """What makes the file differ from what the manifest gives, in the words check uses."""
+    by_hand = "edited by hand (or not written by this tool)"
+    also = f"; {by_hand}" if hand_edited else ""
     found = programs_in(old)
     if found is None:
-        return f"{CONF_REL} cannot be read as a supervisord config"
-    expected = programs_in(new) or {}
-    phrases = drift(expected, found)
-    if not phrases:
-        phrases = ["its settings differ from what the manifest gives (the socket, logs or paths)"]
-    return f"{CONF_REL} is out of step with the manifest: " + "; ".join(phrases)
+        return f"{CONF_REL} cannot be read as a supervisord config{also}"
+    phrases = drift(programs_in(new) or {}, found)
+    if phrases:
+        return f"{CONF_REL} is out of step with the manifest: {'; '.join(phrases)}{also}"
+    if hand_edited:
+        return f"{CONF_REL} was {by_hand}"
+    # Written by this tool for another checkout: its socket path differs (see socket_for).
+    return f"{CONF_REL} has settings other than this checkout's (its socket)"
 
 
 def _socket_note(paths: Paths, conf: ConfPlan) -> None:
@@ -109,48 +114,66 @@ def _plan_missing(tree: Tree, conf: ConfPlan, mode: Mode, content: bytes) -> Non
         conf.plan.add(EnsureFolder(LOGS_REL, "holds the services' logs"))
 
 
+def _plan_unreachable(tree: Tree, conf: ConfPlan, found: Found) -> None:
+    detail = f"{CONF_REL} is {found.describe()}"
+    if found.kind == "denied":
+        conf.plan.note(Check(CHECK_NAME, "fail", detail, permission_hint(tree.root)))
+    else:  # reset puts a real backend/ in place of what stands there; the next run writes it
+        conf.plan.note(Check(CHECK_NAME, "fail", detail, RESET_FIX, repair="reset"))
+
+
+def _hand_edit_note(paths: Paths) -> Check:
+    return Check(
+        CHECK_NAME,
+        "warn",
+        f"{CONF_REL} was edited by hand: it is replaced, and the edited file kept in the archive",
+        f"put lasting changes in the manifest ({paths.manifest_rel}), then run "
+        f"`{PROGRAM} supervisor`",
+    )
+
+
+def _plan_replace(
+    conf: ConfPlan, found: Found, text: str | None, problem: str | None, content: bytes
+) -> str:
+    """Archive what stands there and write the conf; returns the reason, for check to report."""
+    conf.hand_edited = text is not None and edited_by_hand(text)
+    if problem:
+        reason = f"{CONF_REL} {problem}"
+    else:
+        reason = _why_different(text or "", content.decode(), conf.hand_edited)
+    conf.diff = _unified_diff(text or "", content.decode())
+    if found.kind == "file" and problem is None:
+        conf.plan.add(ReplaceFile(CONF_REL, reason, content, FILE_MODE))
+    else:  # a symlink is archived itself, never followed; so is what cannot be read
+        conf.plan.add(ArchiveEntry(CONF_REL, reason))
+        conf.plan.add(WriteFile(CONF_REL, "supervisord's config was not a regular file", content))
+    return reason
+
+
 def plan_supervisor(tree: Tree, paths: Paths, manifest: Manifest, mode: Mode) -> ConfPlan:
-    """The conf's plan from a valid manifest."""
+    """The conf's plan from a valid manifest: "write" for supervisor, init and reset, "check"
+    to report only (its actions are then what would be done)."""
     conf = ConfPlan()
     content = render(manifest, socket_for(paths.root))
     _socket_note(paths, conf)
     found = tree.inspect(CONF_REL)
-    if found.kind in ("missing", "blocked", "denied"):
-        if found.kind == "missing":
-            _plan_missing(tree, conf, mode, content)
-        else:
-            detail = f"{CONF_REL} is {found.describe()}"
-            conf.plan.note(Check(CHECK_NAME, "fail", detail, "make backend/ a real folder"))
+    if found.kind == "missing":
+        _plan_missing(tree, conf, mode, content)
+        return conf
+    if found.kind in ("blocked", "denied"):
+        _plan_unreachable(tree, conf, found)
         return conf
     text, problem = _judge_file(tree, found)
     if text is not None and text.encode() == content:
         conf.plan.note(Check(CHECK_NAME, "ok", f"{CONF_REL} is in step with the manifest"))
         plan_mode(conf.plan, CONF_REL, Judged(found, None), CHECK_NAME)
         return conf
-    conf.hand_edited = text is not None and edited_by_hand(text)
-    reason = f"{CONF_REL} {problem}" if problem else _why_different(text or "", content.decode())
-    if conf.hand_edited:
-        reason += "; it was edited by hand (or not written by this tool)"
+    reason = _plan_replace(conf, found, text, problem, content)
     if mode == "check":
+        conf.plan = Plan(findings=conf.plan.findings)
         conf.plan.note(Check(CHECK_NAME, "fail", reason, FIX, repair="init"))
-        return conf
-    if conf.hand_edited:
-        conf.plan.note(
-            Check(
-                CHECK_NAME,
-                "warn",
-                f"{CONF_REL} was edited by hand: it is replaced, and the edited file kept in "
-                "the archive",
-                f"put lasting changes in the manifest ({paths.manifest_rel}), then run "
-                f"`{PROGRAM} supervisor`",
-            )
-        )
-    conf.diff = _unified_diff(text or "", content.decode())
-    if found.kind == "file" and problem is None:
-        conf.plan.add(ReplaceFile(CONF_REL, reason, content, FILE_MODE))
-    else:
-        conf.plan.add(ArchiveEntry(CONF_REL, reason))
-        conf.plan.add(WriteFile(CONF_REL, "supervisord's config was not a regular file", content))
+    elif conf.hand_edited:
+        conf.plan.note(_hand_edit_note(paths))
     return conf
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # A command that writes into the project (unless --dry-run); its crash log goes into logs/.
 READ_ONLY = False
-HELP = "write backend/supervisord.conf from the port manifest (which services run, and how)"
+HELP = "write backend/supervisord.conf (which services run, and how) from the manifest"
 DESCRIPTION = f"""\
 Write {SUPERVISOR_CONFIG_REL} from backend/core/config/MASTER_PORT_MANIFEST.json: one program per
 service, running the venv's python on the service's `command` (default backend/SERVICE.py) from

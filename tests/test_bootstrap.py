@@ -142,6 +142,20 @@ def test_fresh_clone_builds_venv_then_starts_fast(tmp_path: Path) -> None:
     assert log.stat().st_mtime_ns == before, "a current venv must not call pip again"
     assert time.monotonic() - started < 30  # sanity only; the real figure is in benchmarks/
 
+    # The whole set-up from the fresh clone, supervisord.conf included, generated and portable.
+    setup = subprocess.run(
+        [python, "bootstrap.py", "--non-interactive", "--skip-db-check"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    conf = (clone / "backend" / "supervisord.conf").read_text()
+    assert conf.count("[program:") == 10
+    assert str(clone) not in conf and "/tmp" not in conf and "password" not in conf.lower()
+
     # A broken venv (its python gone) is detected, rebuilt and reported.
     (clone / "venv" / "bin" / "python").unlink()
     third = subprocess.run(

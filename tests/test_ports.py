@@ -245,3 +245,37 @@ def test_manifest_that_goes_bad_raises_and_never_falls_back(manifest_file: Path)
     manifest_file.unlink()
     with pytest.raises(ManifestMissing):
         cached_manifest(manifest_file)
+
+
+def test_command_defaults_to_the_service_script_and_template_commands_are_kept() -> None:
+    document = template()
+    del document["core_services"]["main_app"]["command"]
+    manifest = parse_manifest(json.dumps(document), "m.json")
+    assert manifest.ok, manifest.problems
+    assert manifest.services["main_app"].command == ("backend/main_app.py",)
+    assert manifest.services["btc_price_watchdog"].command == (
+        "backend/symbol_price_watchdog.py",
+        "BTC",
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("backend/main.py", "non-empty list of strings"),
+        ([], "non-empty list of strings"),
+        (["backend/main.py", 3], "item 1 must be a non-empty string"),
+        (["backend/main.py", ""], "item 1 must be a non-empty string"),
+        (["/opt/rec_io/main.py"], "absolute path"),
+        (["~/main.py"], "absolute path"),
+        (["backend/../../main.py"], "out of the project with `..`"),
+        (["..", "x"], "out of the project with `..`"),
+        (["backend/main.py", "a\nb"], "line break"),
+        (["backend/main.py", "x ;comment"], "comment"),
+    ],
+)
+def test_a_bad_command_is_named_with_its_path_and_a_fix(command: Any, message: str) -> None:
+    document = template()
+    document["core_services"]["main_app"]["command"] = command
+    found, fix = problems(document)["core_services.main_app.command"]
+    assert message in found and "backend/main_app.py" in fix

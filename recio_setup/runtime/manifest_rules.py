@@ -10,6 +10,11 @@ A range may also be written "8000-8100" or [8000, 8100], under `core`/`core_rang
 `safe`/`safe_range`. watchdog_services must sit in the safe range; core_services in the core
 range or the safe range (the REC.IO services trade_executor, active_trade_supervisor and
 auto_entry_supervisor are core services on 80xx ports). Unknown keys are allowed everywhere.
+
+A service may say how it starts: "command": ["backend/symbol_price_watchdog.py", "BTC"], the
+script relative to the project root, then its arguments; without it, `backend/<name>.py`. The
+script must stay inside the project (no absolute path, no `..`), since the generated
+supervisord.conf runs it relative to the checkout wherever that is.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class Entry:
     port: int
     description: str
     status: str
+    command: tuple[str, ...] = ()
+
+
+def default_command(name: str) -> tuple[str, ...]:
+    return (f"backend/{name}.py",)
 
 
 @dataclass
@@ -195,9 +205,42 @@ def _read_services(
                 spec["port"],
                 description if isinstance(description, str) else "",
                 status if isinstance(status, str) else "",
+                _read_command(name, group, spec, checked),
             )
             entries.append((entry, port_path))
     return entries
+
+
+def _command_problem(value: Any) -> str | None:
+    """What is wrong with a service's `command`, or None."""
+    if not isinstance(value, list) or not value:
+        return f"must be a non-empty list of strings (script, then arguments), not {value!r}"
+    for index, word in enumerate(value):
+        if not isinstance(word, str) or not word:
+            return f"item {index} must be a non-empty string, not {word!r}"
+        if any(char in word for char in "\n\r\0"):
+            # One line of supervisord.conf per program: a line break would start a new setting.
+            return f"item {index} holds a line break or NUL character"
+        if re.search(r"\s[;#]", word):
+            # supervisord reads ` ;` or ` #` as the start of a comment, even inside quotes.
+            return f"item {index} ({word!r}) holds a space before ; or #, which starts a comment"
+    script = value[0]
+    if script.startswith(("/", "~")) or re.match(r"[A-Za-z]:", script):
+        return f"the script {script!r} is an absolute path; it must be relative to the project root"
+    if ".." in script.replace("\\", "/").split("/"):
+        return f"the script {script!r} leads out of the project with `..`"
+    return None
+
+
+def _read_command(name: str, group: str, spec: dict[str, Any], checked: Checked) -> tuple[str, ...]:
+    if "command" not in spec:
+        return default_command(name)
+    wrong = _command_problem(spec["command"])
+    if wrong is None:
+        return tuple(spec["command"])
+    fix = f'write e.g. ["backend/{name}.py"], the script relative to the project root'
+    checked.add(json_path(group, name, "command"), wrong, fix)
+    return default_command(name)
 
 
 def free_port_fix(group: str, checked: Checked, used: set[int]) -> str:

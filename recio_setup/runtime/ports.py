@@ -87,6 +87,8 @@ class Service:
     port: int
     description: str = ""
     status: str = ""
+    # The script relative to the project root, then its arguments (manifest_rules).
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def parse_manifest(data: bytes | str, path: Path | str) -> Manifest:
         raise ManifestError(path, exc.problem) from None
     checked = validate(document)
     services = {
-        entry.name: Service(entry.name, entry.group, entry.port, entry.description, entry.status)
+        entry.name: Service(
+            entry.name, entry.group, entry.port, entry.description, entry.status, entry.command
+        )
         for entry in checked.services
     }
     return Manifest(Path(path), services, checked.ranges, checked.avoid, checked.problems)

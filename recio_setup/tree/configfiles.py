@@ -242,12 +242,12 @@ def plan_config_files(tree: Tree, paths: Paths, host: str, mode: Mode) -> Plan:
     content = render_config(host, _main_app_port(manifest))
     _plan_one(tree, paths.config_json_rel, config, plan, mode, CONFIG_CHECK, content)
     _sync_config(manifest, config, plan, mode, paths.config_json_rel, host)
-    _plan_mode(plan, paths.manifest_rel, manifest, MANIFEST_CHECK)
-    _plan_mode(plan, paths.config_json_rel, config, CONFIG_CHECK)
+    plan_mode(plan, paths.manifest_rel, manifest, MANIFEST_CHECK)
+    plan_mode(plan, paths.config_json_rel, config, CONFIG_CHECK)
     return plan
 
 
-def _plan_mode(plan: Plan, rel: str, judged: Judged, name: str) -> None:
+def plan_mode(plan: Plan, rel: str, judged: Judged, name: str) -> None:
     """A file left in place must have the mode the tool writes it with (check reports it)."""
     found = judged.found
     if found.kind != "file" or any(action.path == rel for action in plan.actions):

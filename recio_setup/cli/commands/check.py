@@ -28,7 +28,8 @@ READ_ONLY = True
 HELP = "check .env, config, the data tree, ports and the database; change nothing"
 DESCRIPTION = """\
 Check the environment without changing anything: .env (present, parses, mode 0600, every key
-valid), the port manifest and config.json, the data tree (complete, private modes on credentials,
+valid), the port manifest and config.json, backend/supervisord.conf (there and in step with the
+manifest), the data tree (complete, private modes on credentials,
 no symlink where an entry belongs), temp files left by interrupted writes, the service ports
 (in use or free, for information) and the PostgreSQL connection. Exit 0 when nothing failed
 (warnings allowed), 1 otherwise.
@@ -239,6 +240,28 @@ def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
     return checks + plan.findings
 
 
+def supervisor_checks(ctx: Context, tree: Tree) -> list[Check]:
+    """Whether backend/supervisord.conf is there and in step with the manifest."""
+    from recio_setup.tree.supervisor import manifest_for, plan_supervisor, unusable_manifest
+
+    manifest = manifest_for(tree, ctx.paths, template_if_missing=False)
+    if isinstance(manifest, str):
+        return [unusable_manifest(manifest)]
+    plan = plan_supervisor(tree, ctx.paths, manifest, "check").plan
+    checks = [
+        Check(
+            "supervisor.file",
+            f"config {a.path}",
+            "fail",
+            a.reason,
+            f"run `{PROGRAM} init`",
+            repair="init",
+        )
+        for a in plan.actions
+    ]
+    return plan.findings + checks
+
+
 def port_checks(ctx: Context, tree: Tree) -> list[Check]:
     """Which service ports something listens on now: information, never a failure."""
     from recio_setup.cli.listening import probe_listening
@@ -297,6 +320,7 @@ def run(ctx: Context) -> Result:
         )
         checks += host_checks(values)
         checks += config_checks(ctx, tree, host)
+        checks += supervisor_checks(ctx, tree)
         checks += tree_checks(ctx, tree)
         checks += leftover_checks(tree, ctx.paths)
         checks += interrupted_run_checks(ctx, tree)

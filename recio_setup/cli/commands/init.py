@@ -35,8 +35,8 @@ HELP = "set up .env, the port manifest, config and the data tree; test PostgreSQ
 DESCRIPTION = """\
 Set up a REC.IO environment, in this order: write .env (TRADING_SYSTEM_HOST, AUTH_ENABLED,
 DATABASE_TYPE, POSTGRES_*), install backend/core/config/MASTER_PORT_MANIFEST.json and config.json
-when missing, create the data tree under backend/data with private modes on credentials, and test
-the PostgreSQL connection.
+when missing, create the data tree under backend/data with private modes on credentials, write
+backend/supervisord.conf from the manifest, and test the PostgreSQL connection.
 
 Values come from, in order: flags > environment variables > the existing .env > detected (host) >
 defaults. On a terminal a short wizard asks for the rest; with no terminal on stdin or with
@@ -224,12 +224,14 @@ def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
     from recio_setup.tree.configfiles import plan_config_files
     from recio_setup.tree.datatree import plan_tree
     from recio_setup.tree.leftovers import plan_leftovers
+    from recio_setup.tree.supervisor import plan_after_setup
 
     plan = Plan()
     plan.extend(env.plan)
     plan.extend(plan_config_files(tree, ctx.paths, host, "init"))
     plan.extend(plan_tree(tree, ctx.paths, "init"))
     plan.extend(plan_leftovers(tree, ctx.paths))
+    plan.extend(plan_after_setup(tree, ctx.paths, plan))
     return plan
 
 

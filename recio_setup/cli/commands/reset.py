@@ -40,10 +40,10 @@ READ_ONLY = False
 HELP = "repair a corrupted tree (archiving, never deleting); --all starts fresh; --undo"
 DESCRIPTION = """\
 Repair what `check` finds: recreate what is missing, tighten modes, and archive then replace what
-is corrupt (token files become {}, a bad manifest is replaced from the template, config.json is
-regenerated, a corrupt .env is rewritten with every key still readable). Symlinks and intruders
-standing where an entry belongs are moved into the archive and the real entry created, and so are
-temp files left by interrupted writes.
+is corrupt (token files become {}, a bad manifest is replaced from the template, config.json and
+backend/supervisord.conf are regenerated, a corrupt .env is rewritten with every key still
+readable). Symlinks and intruders standing where an entry belongs are moved into the archive and
+the real entry created, and so are temp files left by interrupted writes.
 
 Nothing is ever deleted: whatever is replaced goes to backend/data/archives/<time>-reset/, with
 record.json saying what moved from where. `--undo` puts the most recent reset back.
@@ -144,6 +144,7 @@ def repair_plan(ctx: Context, tree: Tree) -> Plan:
     from recio_setup.tree.configfiles import plan_config_files
     from recio_setup.tree.datatree import plan_tree
     from recio_setup.tree.leftovers import plan_leftovers
+    from recio_setup.tree.supervisor import plan_after_setup
 
     plan = Plan()
     env_plan, host = plan_env_repair(tree, ctx.paths)
@@ -151,6 +152,7 @@ def repair_plan(ctx: Context, tree: Tree) -> Plan:
     plan.extend(plan_config_files(tree, ctx.paths, host, "reset"))
     plan.extend(plan_tree(tree, ctx.paths, "reset"))
     plan.extend(plan_leftovers(tree, ctx.paths))
+    plan.extend(plan_after_setup(tree, ctx.paths, plan))
     return plan
 
 

@@ -7,6 +7,8 @@ import datetime
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -406,3 +408,19 @@ def test_status_of_a_fresh_project_is_two_warnings(cli: Cli, project: Path) -> N
     assert states == {"prod": ("warn", "absent"), "demo": ("warn", "absent")}
     assert tree_snapshot(project) == {}
     assert json.loads(run.out)["exit_code"] == 0
+
+
+def test_a_service_reading_its_credentials_does_not_load_cryptography(
+    cli: Cli, project: Path, tmp_path: Path, keys: dict[str, bytes]
+) -> None:
+    assert add(cli, write_key(tmp_path, keys["rsa2048"])).code == 0
+    code = (
+        "import sys\n"
+        "from recio_setup import get_kalshi_credentials\n"
+        f"found = get_kalshi_credentials('demo', root={str(project)!r})\n"
+        "print(found.key_id, 'cryptography' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli.env(), timeout=60
+    )
+    assert done.stdout.split() == [KEY_ID, "False"], done.stderr

@@ -26,6 +26,7 @@ from recio_setup.runtime.kalshi import (
     KEY_FILE,
     LEGACY_KEY_FILE,
     parse_auth,
+    render_auth,
 )
 from recio_setup.runtime.paths import KALSHI_ENVIRONMENTS, Paths
 from recio_setup.tree.fsentry import Found
@@ -227,6 +228,18 @@ def plan_add(tree: Tree, paths: Paths, env: str, files: dict[str, bytes]) -> Pla
     if tree.inspect(legacy).kind not in ("missing", "blocked", "denied"):
         plan.add(ArchiveEntry(legacy, f"older layout: {KEY_FILE} takes its place"))
     return plan
+
+
+def plan_pair(tree: Tree, paths: Paths, env: str, key_id: str, pem: bytes) -> Plan:
+    """plan_add for a step of a larger plan (init's wizard): a folder that cannot take the
+    files is a failed finding there, not an error that stops the other steps."""
+    files = {KEY_FILE: pem, AUTH_FILE: render_auth(key_id, None)}
+    try:
+        return plan_add(tree, paths, env, files)
+    except RecioError as error:
+        plan = Plan()
+        plan.note(Check(f"kalshi credentials {env}", "fail", error.message, error.hint))
+        return plan
 
 
 def _same(tree: Tree, rel: str, found: Found, content: bytes) -> bool:

@@ -116,16 +116,8 @@ def read_key_input(ctx: Context, name: str) -> tuple[bytes, str]:
                 f"--private-key-file {name} cannot be read ({exc.strerror})",
                 hint="give the path of the PEM file Kalshi let you download, or - for stdin",
             ) from None
-    register_key_lines(ctx, data)
+    ctx.output.add_key_lines(data)
     return data, label
-
-
-def register_key_lines(ctx: Context, data: bytes) -> None:
-    """Mask every line of the key's body wherever output goes, should any path ever echo one."""
-    for line in data.decode("latin-1").splitlines():
-        line = line.strip()
-        if line and not line.startswith("-----") and ":" not in line:
-            ctx.output.add_secret(line)
 
 
 def key_id_input(ctx: Context) -> tuple[str, str]:
@@ -154,7 +146,7 @@ def add(ctx: Context) -> Result:
         )
     data, label = read_key_input(ctx, ctx.args.private_key_file)
     key = validate_private_key(data, label)
-    register_key_lines(ctx, key.pem)
+    ctx.output.add_key_lines(key.pem)
     env = ctx.args.env
     result = Result("credentials", dry_run=ctx.args.dry_run)
     result.values = [

@@ -408,6 +408,8 @@ def test_status_of_a_fresh_project_is_two_warnings(cli: Cli, project: Path) -> N
     assert states == {"prod": ("warn", "absent"), "demo": ("warn", "absent")}
     assert tree_snapshot(project) == {}
     assert json.loads(run.out)["exit_code"] == 0
+    other = cli("--user", "user_0002", "credentials", "status", "--env", "demo", "--json")
+    assert "--user user_0002" in other.json()["result"]["checks"][0]["fix"]
 
 
 def test_a_service_reading_its_credentials_does_not_load_cryptography(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recio_setup.errors import PROGRAM, RecioError
-from recio_setup.runtime.paths import KALSHI_ENVIRONMENTS, default_paths
+from recio_setup.runtime.paths import DEFAULT_USER, KALSHI_ENVIRONMENTS, default_paths
 from recio_setup.runtime.readfile import read_whole
 
 AUTH_FILE = "kalshi-auth.txt"
@@ -73,7 +73,7 @@ def parse_auth(data: bytes) -> AuthFile:
         return AuthFile(None, email, "it has no `key:API_KEY_ID` line")
     if not KEY_ID_PATTERN.fullmatch(key_id):
         return AuthFile(None, email, "its key ID is not a UUID")
-    return AuthFile(key_id.lower(), email)
+    return AuthFile(key_id, email)
 
 
 def render_auth(key_id: str, email: str | None) -> bytes:
@@ -94,11 +94,11 @@ def get_kalshi_credentials(
     env: str = "prod", user: str | None = None, *, root: str | os.PathLike[str] | None = None
 ) -> KalshiCredentials:
     """The key ID, email and private key path of one environment; CredentialsError when the
-    entry is missing or broken (the message says which, the hint names `credentials add`)."""
+    entry is missing or broken (the message says which, and the command that fixes it)."""
     paths = default_paths(root, user)
     folder = paths.abs(f"{paths.kalshi_credentials_rel}/{check_env(env)}")
     fix = f"run `{PROGRAM} credentials add --env {env} --key-id ID --private-key-file FILE`" + (
-        "" if paths.user == "user_0001" else f" --user {paths.user}"
+        "" if paths.user == DEFAULT_USER else f" --user {paths.user}"
     )
     key_path = _key_path(folder)
     auth_path = folder / AUTH_FILE

@@ -52,7 +52,7 @@ def check_key_id(text: str, origin: str = "--key-id") -> str:
             "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d)",
             hint="copy the key ID Kalshi shows beside the API key (account settings, API keys)",
         )
-    return key_id.lower()
+    return key_id  # as Kalshi showed it: the server, not we, decides whether case matters
 
 
 def check_email(text: str) -> str:

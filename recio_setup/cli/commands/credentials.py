@@ -89,6 +89,7 @@ def status(ctx: Context) -> Result:
     with Tree(ctx.paths.root) as tree:
         checks = status_checks(tree, ctx.paths, envs)
     result = Result("credentials", checks=checks)
+    result.data = {"states": {c.data["env"]: c.data["state"] for c in checks}}
     failed = len(result.failed_checks)
     result.exit_code = EXIT_PROBLEMS if failed else 0
     states = ", ".join(f"{c.data['env']} {c.data['state']}" for c in checks)
@@ -99,7 +100,7 @@ def status(ctx: Context) -> Result:
 # -- add ------------------------------------------------------------------------------------
 def read_key_input(ctx: Context, name: str) -> tuple[bytes, str]:
     """The key file's bytes and how messages name it; every base64 line is a secret from now."""
-    from recio_setup.runtime.readfile import FileRefused, read_whole
+    from recio_setup.runtime.readfile import read_whole
 
     if name == "-":
         data, label = sys.stdin.buffer.read(CREDENTIAL_LIMIT + 1), "stdin"
@@ -109,9 +110,7 @@ def read_key_input(ctx: Context, name: str) -> tuple[bytes, str]:
         label = name
         try:
             data = read_whole(name, CREDENTIAL_LIMIT, label=name)
-        except FileRefused:
-            raise
-        except OSError as exc:
+        except OSError as exc:  # a FIFO, a folder or a huge file is FileRefused, exit 2 too
             raise UsageError(
                 f"--private-key-file {name} cannot be read ({exc.strerror})",
                 hint="give the path of the PEM file Kalshi let you download, or - for stdin",

@@ -331,3 +331,36 @@ def test_the_wizard_adds_kalshi_credentials_checked_before_the_summary(
     assert len(body) > 20
     assert not any(line in seen.getvalue() for line in body)
     assert "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d" in seen.getvalue()
+
+
+def test_replacing_kalshi_credentials_asks_on_a_terminal(project: Path, cli: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = project.parent / "key.pem"
+    key.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    args = ("credentials", "add", "--env", "demo", "--private-key-file", str(key), "--key-id")
+    assert cli(*args, "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d").code == 0
+    pem = project / "backend/data/users/user_0001/credentials/kalshi-credentials/demo/kalshi.pem"
+    before = pem.stat().st_ino
+    child = spawn(project, *args, "9f8e7d6c-5b4a-3210-fedc-ba9876543210")
+    child.expect("Replace the Kalshi demo credentials")
+    child.send("n" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1 and "nothing was changed" in (child.before or "")
+    assert pem.stat().st_ino == before
+    child = spawn(project, *args, "9f8e7d6c-5b4a-3210-fedc-ba9876543210")
+    child.expect("Replace the Kalshi demo credentials")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    auth = pem.with_name("kalshi-auth.txt").read_text()
+    assert auth == "key:9f8e7d6c-5b4a-3210-fedc-ba9876543210\n"

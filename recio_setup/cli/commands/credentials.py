@@ -179,13 +179,20 @@ def write_credentials(ctx: Context, env: str, files: dict[str, bytes], result: R
             tree_plan.extend(first)
             result.actions = tree_plan.planned()
             return
-        if replaces_something(first):
+        confirmed = replaces_something(first)
+        if confirmed:
             _confirm(ctx, f"Replace the Kalshi {env} credentials? (the old files are archived)")
         with run_lock(ctx, tree, ctx.paths.lock_rel):
             # The data tree first: a fresh clone has no credentials folder yet.
             _apply(ctx, tree, plan_tree(tree, ctx.paths, "init"), result)
+            plan = plan_add(tree, ctx.paths, env, files)
+            if replaces_something(plan) and not (confirmed or ctx.args.yes):
+                raise StepFailed(
+                    f"Kalshi {env} credentials appeared while this run waited; left as they are",
+                    hint="run the command again to see them and confirm replacing them",
+                )
             if result.exit_code == 0:
-                _apply(ctx, tree, plan_add(tree, ctx.paths, env, files), result)
+                _apply(ctx, tree, plan, result)
 
 
 def _apply(ctx: Context, tree: Tree, plan: Plan, result: Result) -> None:

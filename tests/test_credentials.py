@@ -210,6 +210,10 @@ def test_bad_arguments_exit_2_with_nothing_written(
     assert "hint:" in run.err
     assert tree_snapshot(project) == {}
     assert cli("credentials", "add", "--key-id", KEY_ID, "--private-key-file", key).code == 2
+    refused = cli("credentials", "status", "--private-key-file", key)
+    assert refused.code == 2 and "does not apply" in refused.err
+    assert cli("credentials", "remove", "--env", "demo", "--key-id", KEY_ID).code == 2
+    assert tree_snapshot(project) == {}
 
 
 def test_replacing_needs_yes_and_keeps_the_old_pair_in_the_archive(

@@ -66,8 +66,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The options that mean something only to some actions: given to another, they are refused,
+# since silently ignoring `status --private-key-file k.pem` would hide the user's mistake.
+ONLY_FOR = {
+    "key_id": ("--key-id", ("add",)),
+    "private_key_file": ("--private-key-file", ("add",)),
+    "email": ("--email", ("add",)),
+    "dry_run": ("--dry-run", ("add", "remove")),
+    "yes": ("--yes", ("add", "remove")),
+}
+
+
+def _refuse_foreign_options(args: argparse.Namespace) -> None:
+    for dest, (flag, actions) in ONLY_FOR.items():
+        if getattr(args, dest) and args.action not in actions:
+            raise UsageError(
+                f"{flag} does not apply to `credentials {args.action}`",
+                hint=f"it is an option of `credentials {' and '.join(actions)}`",
+            )
+
+
 def run(ctx: Context) -> Result:
     validate_lock_timeout(ctx.args)
+    _refuse_foreign_options(ctx.args)
     if ctx.args.action == "status":
         return status(ctx)
     if ctx.args.env is None:

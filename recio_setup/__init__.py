@@ -36,6 +36,9 @@ _RUNTIME = (
 _LAZY = {
     **dict.fromkeys(_RUNTIME, "recio_setup.runtime.api"),
     "ensure_data_dirs": "recio_setup.tree.datatree",
+    "get_kalshi_credentials": "recio_setup.runtime.kalshi",
+    "KalshiCredentials": "recio_setup.runtime.kalshi",
+    "CredentialsError": "recio_setup.runtime.kalshi",
     "UnknownServiceError": "recio_setup.runtime.ports",
     "ManifestError": "recio_setup.runtime.ports",
 }

@@ -19,7 +19,7 @@ def test_version(cli: Cli) -> None:
 def test_help_lists_every_command_and_exit_codes(cli: Cli) -> None:
     run = cli("--help")
     assert run.code == 0
-    for command in ("init", "check", "reset", "ports"):
+    for command in ("init", "check", "reset", "ports", "credentials"):
         assert command in run.out
     assert "130" in run.out
 

@@ -1,5 +1,6 @@
-"""psycopg and questionary cost ~100 ms each at start-up, rich ~40 ms: only paths that need them
-load them. Off a terminal, output is plain lines and needs no rich."""
+"""psycopg and questionary cost ~100 ms each at start-up, rich ~40 ms, cryptography tens of ms:
+only paths that need them load them (cryptography: a Kalshi key to check). Off a terminal, output
+is plain lines and needs no rich."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_heavy_modules_stay_unloaded(cli: Cli, project: Path, args: tuple[str, .
     )
     modules = imported_modules(cli, *args)
     assert "recio_setup" in modules or args == ("--version",)
-    heavy = ("psycopg", "questionary", "prompt_toolkit", "rich", "psutil")
+    heavy = ("psycopg", "questionary", "prompt_toolkit", "rich", "psutil", "cryptography")
     loaded = {m for m in modules if m.split(".")[0] in heavy}
     assert not loaded, f"{args} imported {sorted(loaded)[:5]}"
 

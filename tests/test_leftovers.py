@@ -147,6 +147,8 @@ def test_check_warns_about_every_place_fsops_writes_and_still_exits_0(
         leave(ready, f"{CONFIG}/MASTER_PORT_MANIFEST.json", dead_pid, mode=0o644),
         leave(ready, f"{USER}/auth_tokens.json", dead_pid),
         leave(ready, f"{USER}/device_tokens.json", dead_pid),
+        leave(ready, f"{USER}/credentials/kalshi-credentials/demo/kalshi.pem", dead_pid),
+        leave(ready, f"{USER}/credentials/kalshi-credentials/prod/kalshi-auth.txt", dead_pid),
     ]
     code, checks = check_json(cli)
     found = leftover_check(checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,12 @@ def spawn(project: Path, *args: str, env: dict[str, str] | None = None) -> Any:
     )
 
 
+def no_kalshi(child: Any) -> None:
+    """The Kalshi credentials step, after the database step: Enter keeps its default, neither."""
+    child.expect("Add Kalshi API credentials now")
+    child.send(ENTER)
+
+
 def answer_text(child: Any, prompt: str, value: str) -> None:
     child.expect(prompt)
     child.send(CTRL_U + value + ENTER)
@@ -68,6 +75,7 @@ def test_whole_wizard_against_the_real_server(project: Path, pg: Any) -> None:
     child.send(password + ENTER)
     child.expect("Repeat it")
     child.send(password + ENTER)
+    no_kalshi(child)
     # The summary shows the sslmode the database steps will use, and where it came from.
     child.expect("POSTGRES_SSLMODE")
     child.expect("prefer")
@@ -119,6 +127,7 @@ def test_declining_the_summary_writes_nothing(project: Path) -> None:
     )
     child.expect("Database password")
     child.send(ENTER)  # generate
+    no_kalshi(child)
     child.expect("Write these settings")
     child.send("n" + ENTER)
     child.expect(pexpect.EOF)
@@ -150,6 +159,7 @@ def test_admin_password_is_asked_masked_when_the_server_needs_it(project: Path, 
     )
     child.expect("Database password")
     child.send(ENTER)  # generate
+    no_kalshi(child)
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect("PostgreSQL admin password")
@@ -185,6 +195,7 @@ def test_a_word_typed_at_a_yes_no_question_does_not_leak_into_the_next(
     child.send("yes" + ENTER)
     child.expect("PostgreSQL host")
     child.send(ENTER)  # accept the default as shown
+    no_kalshi(child)
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect(pexpect.EOF)
@@ -216,6 +227,7 @@ def test_the_wizard_offers_to_create_the_database(project: Path, pg: Any) -> Non
     child.send(ENTER)  # generate
     child.expect("Create the database role and database now")
     child.send("y" + ENTER)
+    no_kalshi(child)
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect(pexpect.EOF, timeout=60)
@@ -236,6 +248,7 @@ def rerun_all_defaults(project: Path) -> Any:
         child.send(ENTER)
     child.expect("Database password")
     child.send(ENTER)  # keep the existing one
+    no_kalshi(child)
     return child
 
 
@@ -328,6 +341,7 @@ def test_ctrl_c_at_the_admin_password_says_what_was_written(project: Path, pg: A
         child.send(ENTER)
     child.expect("Database password")
     child.send(ENTER)  # generate
+    no_kalshi(child)
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect("PostgreSQL admin password")
@@ -338,3 +352,89 @@ def test_ctrl_c_at_the_admin_password_says_what_was_written(project: Path, pg: A
     child.close()
     assert child.exitstatus == 130, child.before
     assert (project / ".env").is_file() and (project / "backend/data").is_dir()
+
+
+def test_the_wizard_adds_kalshi_credentials_checked_before_the_summary(
+    project: Path, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    good = tmp_path / "kalshi-demo.pem"
+    good.write_bytes(pem)
+    public = tmp_path / "public.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    secret = tmp_path / "pw"
+    secret.write_text("wizard-pw-1\n")
+    child = spawn(
+        project, "--skip-db-check", "--host", "127.0.0.1", "--no-auth-enabled",
+        "--postgres-host", "localhost", "--postgres-port", "5432", "--postgres-db", "a_db",
+        "--postgres-user", "a_user", "--postgres-password-file", str(secret),
+    )  # fmt: skip
+    child.logfile_read = seen = io.StringIO()  # everything the terminal showed
+    child.expect("Add Kalshi API credentials now")
+    child.send(UP + UP + ENTER)  # from "neither" up to "demo"
+    answer_text(child, "Kalshi demo API key ID", "not-a-uuid")
+    child.expect("not a Kalshi API key ID")
+    child.send(CTRL_U + "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d" + ENTER)
+    answer_text(child, "Path of the private key file", str(public))
+    child.expect("holds a public key")
+    answer_text(child, "Path of the private key file", str(good))
+    child.expect("Kalshi demo credentials")
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    transcript = child.before or ""
+    assert child.exitstatus == 0, transcript
+    folder = project / "backend/data/users/user_0001/credentials/kalshi-credentials/demo"
+    assert (folder / "kalshi.pem").read_bytes() == pem
+    assert (folder / "kalshi.pem").stat().st_mode & 0o777 == 0o600
+    assert (folder / "kalshi-auth.txt").read_text() == "key:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d\n"
+    body = [line for line in pem.decode().splitlines() if not line.startswith("-----")]
+    assert len(body) > 20
+    assert not any(line in seen.getvalue() for line in body)
+    assert "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d" in seen.getvalue()
+
+
+def test_replacing_kalshi_credentials_asks_on_a_terminal(project: Path, cli: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = project.parent / "key.pem"
+    key.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    args = ("credentials", "add", "--env", "demo", "--private-key-file", str(key), "--key-id")
+    assert cli(*args, "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d").code == 0
+    pem = project / "backend/data/users/user_0001/credentials/kalshi-credentials/demo/kalshi.pem"
+    before = pem.stat().st_ino
+    child = spawn(project, *args, "9f8e7d6c-5b4a-3210-fedc-ba9876543210")
+    child.expect("Replace the Kalshi demo credentials")
+    child.send("n" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1 and "nothing was changed" in (child.before or "")
+    assert pem.stat().st_ino == before
+    child = spawn(project, *args, "9f8e7d6c-5b4a-3210-fedc-ba9876543210")
+    child.expect("Replace the Kalshi demo credentials")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    auth = pem.with_name("kalshi-auth.txt").read_text()
+    assert auth == "key:9f8e7d6c-5b4a-3210-fedc-ba9876543210\n"

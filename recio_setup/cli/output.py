@@ -122,6 +122,14 @@ class Output:
         for secret in secrets:
             self.add_secret(secret)
 
+    def add_key_lines(self, pem: bytes) -> None:
+        """Mask every line of a private key's body (its base64), should any path ever echo one;
+        the BEGIN/END lines and PEM headers are not secret, and messages name them."""
+        for raw in pem.decode("latin-1").splitlines():
+            line = raw.strip()
+            if line and not line.startswith("-----") and ":" not in line:
+                self.add_secret(line)
+
     def redact(self, text: str) -> str:
         """Mask the run's secrets and whatever looks like one."""
         return mask_text(mask_secrets(text, self._secrets))

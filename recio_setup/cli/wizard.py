@@ -9,12 +9,16 @@ to write.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from recio_setup.cli.output import Output
 from recio_setup.env.settings import FIELD_BY_KEY, generate_password
 from recio_setup.errors import StepFailed
 from recio_setup.result import Value
+
+if TYPE_CHECKING:
+    from recio_setup.tree.kalshikey import ValidKey
 
 OTHER = "other..."
 KEEP, ENTER, GENERATE = "Keep the existing password", "Type a password", "Generate a strong one"
@@ -125,6 +129,79 @@ INTRO = (
 CREATE_DB = "Create the database role and database now? (needs admin access to PostgreSQL)"
 
 
+@dataclass(frozen=True)
+class KalshiAnswer:
+    """Credentials the wizard took and checked; written with the rest once the summary is
+    confirmed."""
+
+    env: str
+    key_id: str
+    key: ValidKey
+
+
+KALSHI_QUESTION = "Add Kalshi API credentials now?"
+KALSHI_NEITHER = "neither (later: `credentials add`)"
+
+
+def ask_kalshi(output: Output) -> KalshiAnswer | None:
+    """demo, prod or neither; then the key ID and the PEM file's path, asked again until the
+    file holds a usable key. The key's lines are registered as secrets as soon as it is read."""
+    import questionary
+
+    from recio_setup.errors import UsageError
+    from recio_setup.tree.kalshikey import check_key_id
+
+    env = _ask(
+        questionary.select(
+            KALSHI_QUESTION, choices=["demo", "prod", KALSHI_NEITHER], default=KALSHI_NEITHER
+        )
+    )
+    if env == KALSHI_NEITHER:
+        return None
+
+    def key_id_ok(text: str) -> bool | str:
+        try:
+            check_key_id(text, "the key ID")
+        except UsageError as exc:
+            return exc.message
+        return True
+
+    key_id = check_key_id(
+        _ask(questionary.text(f"Kalshi {env} API key ID (a UUID):", validate=key_id_ok))
+    )
+    while True:
+        path = _ask(
+            questionary.path(
+                "Path of the private key file (.pem):",
+                validate=lambda text: bool(text.strip()) or "give the path of the .pem file",
+            )
+        )
+        key, problem = _read_key(output, path.strip())
+        if key is not None:
+            return KalshiAnswer(env, key_id, key)
+        questionary.print(problem, style="fg:ansiyellow")
+
+
+def _read_key(output: Output, path: str) -> tuple[ValidKey | None, str]:
+    import os
+
+    from recio_setup.errors import RecioError
+    from recio_setup.runtime.kalshi import CREDENTIAL_LIMIT
+    from recio_setup.runtime.readfile import read_whole
+    from recio_setup.tree.kalshikey import validate_private_key
+
+    try:
+        data = read_whole(os.path.expanduser(path), CREDENTIAL_LIMIT, label=path)  # noqa: PTH111
+        output.add_key_lines(data)
+        key = validate_private_key(data, path)
+    except RecioError as exc:
+        return None, output.shown(f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
+    except OSError as exc:
+        return None, f"{path} cannot be read ({exc.strerror})"
+    output.add_key_lines(key.pem)
+    return key, ""
+
+
 def run_wizard(
     values: dict[str, Value],
     candidates: list[str],
@@ -133,12 +210,15 @@ def run_wizard(
     offer_create_db: bool,
     also_shown: Sequence[Value] = (),
     only: Collection[str] | None = None,
+    kalshi: list[KalshiAnswer] | None = None,
 ) -> tuple[dict[str, Value], bool]:
     """Ask for every value not fixed by a flag and show the summary; return the answers and
     whether the user asked for the role and database to be created. confirm_changes asks the
     last question once the plan is known. `also_shown` are values the summary shows but the
     wizard does not ask (the sslmode). `only`: ask just these (values .env held but that were
-    not valid), with no offer to create the database."""
+    not valid), with no offer to create the database nor to add credentials. With `kalshi`,
+    Kalshi credentials are offered after the database step and the checked answer is appended
+    to it."""
 
     output.status(INTRO)
     values = dict(values)
@@ -160,9 +240,16 @@ def run_wizard(
         _ask_password(values)
     output.add_secret(values["POSTGRES_PASSWORD"].value)
     create_db = offer_create_db and only is None and confirm(CREATE_DB)
+    answer = ask_kalshi(output) if kalshi is not None and only is None else None
     rows = [[v.name, v.shown(), v.source] for v in [*values.values(), *also_shown]]
     if create_db:
         rows.append(["create role and database", "yes", "entered"])
+    if answer is not None and kalshi is not None:
+        kalshi.append(answer)
+        shown = (
+            f"key ID {answer.key_id}, RSA {answer.key.bits} bits, SHA-256 {answer.key.fingerprint}"
+        )
+        rows.append([f"Kalshi {answer.env} credentials", shown, "entered"])
     output.table("Summary", ["variable", "value", "source"], rows)
     return values, create_db
 

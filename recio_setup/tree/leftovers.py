@@ -21,7 +21,8 @@ from typing import ClassVar
 
 from recio_setup.errors import PROGRAM, RecioError
 from recio_setup.result import ActionRecord, Check, Status
-from recio_setup.runtime.paths import Paths
+from recio_setup.runtime.kalshi import AUTH_FILE, KEY_FILE
+from recio_setup.runtime.paths import KALSHI_ENVIRONMENTS, Paths
 from recio_setup.tree.datatree import table
 from recio_setup.tree.fsentry import Conflict, Found, env_link_target
 from recio_setup.tree.fsops import TEMP_TOKEN_BYTES, Tree
@@ -82,6 +83,9 @@ def _written_names(tree: Tree, paths: Paths) -> dict[str, list[tuple[re.Pattern[
     for entry in table(paths.user):
         if entry.kind == "file":
             add(entry.rel, entry.mode & SECRET_MODE_BITS == 0)
+    for env in KALSHI_ENVIRONMENTS:
+        for name in (AUTH_FILE, KEY_FILE):  # credentials add writes them (the key's copy is 0600)
+            add(f"{paths.kalshi_credentials_rel}/{env}/{name}", True)
     targets.setdefault(paths.logs_rel, []).append((CRASH_LOG, False))
     return targets
 

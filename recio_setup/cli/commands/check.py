@@ -29,8 +29,9 @@ HELP = "check .env, config, the data tree, ports and the database; change nothin
 DESCRIPTION = """\
 Check the environment without changing anything: .env (present, parses, mode 0600, every key
 valid), the port manifest and config.json, backend/supervisord.conf (there and in step with the
-manifest), the data tree (complete, private modes on credentials,
-no symlink where an entry belongs), temp files left by interrupted writes, the service ports
+manifest), the data tree (complete, private modes on credentials, no symlink where an entry
+belongs), the Kalshi credentials (absent, valid or broken: the key is read and parsed, never
+shown), temp files left by interrupted writes, the service ports
 (in use or free, for information) and the PostgreSQL connection. Exit 0 when nothing failed
 (warnings allowed), 1 otherwise.
 """
@@ -190,6 +191,14 @@ def tree_checks(ctx: Context, tree: Tree) -> list[Check]:
     return checks
 
 
+def credentials_checks(ctx: Context, tree: Tree) -> list[Check]:
+    """Each Kalshi environment: absent (a warning), valid, or broken. The key is read and
+    parsed to tell, never shown."""
+    from recio_setup.tree.credentials import status_checks
+
+    return status_checks(tree, ctx.paths)
+
+
 def interrupted_run_checks(ctx: Context, tree: Tree) -> list[Check]:
     """A reset or undo killed halfway has left the tree between two states."""
     from recio_setup.tree.undo import interrupted_reset, undo_begun
@@ -322,6 +331,7 @@ def run(ctx: Context) -> Result:
         checks += config_checks(ctx, tree, host)
         checks += supervisor_checks(ctx, tree)
         checks += tree_checks(ctx, tree)
+        checks += credentials_checks(ctx, tree)
         checks += leftover_checks(tree, ctx.paths)
         checks += interrupted_run_checks(ctx, tree)
         checks += port_checks(ctx, tree)

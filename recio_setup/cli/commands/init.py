@@ -28,6 +28,7 @@ from recio_setup.tree.plan import ApplyContext, Plan, apply_plan
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
+    from recio_setup.cli.wizard import KalshiAnswer
 
 # A command that writes into the project (unless --dry-run); its crash log goes into logs/.
 READ_ONLY = False
@@ -210,10 +211,18 @@ def _ask(
         return False
     only = set(rejected) if complete and not ctx.args.reconfigure else None
     offer = not (ctx.args.create_db or ctx.args.skip_db_check)
+    kalshi: list[KalshiAnswer] = []
     answers, create_db = run_wizard(
-        values, candidates, ctx.output, offer_create_db=offer, also_shown=(sslmode,), only=only
+        values,
+        candidates,
+        ctx.output,
+        offer_create_db=offer,
+        also_shown=(sslmode,),
+        only=only,
+        kalshi=kalshi,
     )
     values.update(answers)
+    ctx.args.kalshi = kalshi  # written by build_plan's credentials step
     if create_db:
         ctx.args.create_db = True
         dbflags.validate_admin(ctx)  # the admin inputs the wizard's answer now asks for
@@ -231,8 +240,17 @@ def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
     plan.extend(plan_config_files(tree, ctx.paths, host, "init"))
     plan.extend(plan_tree(tree, ctx.paths, "init"))
     plan.extend(plan_leftovers(tree, ctx.paths))
+    for answer in getattr(ctx.args, "kalshi", []):
+        plan.extend(kalshi_plan(ctx, tree, answer))
     plan.extend(plan_after_setup(tree, ctx.paths, plan))
     return plan
+
+
+def kalshi_plan(ctx: Context, tree: Tree, answer: KalshiAnswer) -> Plan:
+    """The wizard's Kalshi credentials, after the data tree that holds their folder."""
+    from recio_setup.tree.credentials import plan_pair
+
+    return plan_pair(tree, ctx.paths, answer.env, answer.key_id, answer.key.pem)
 
 
 def run(ctx: Context) -> Result:
@@ -262,6 +280,12 @@ def run(ctx: Context) -> Result:
             dbflags.database_steps(ctx, values, result, sslmode)
         except KeyboardInterrupt:
             raise _interrupted_after_writing(result) from None
+    for answer in getattr(ctx.args, "kalshi", []):
+        if result.exit_code == 0:
+            result.notes.append(
+                f"Kalshi {answer.env} credentials written: key ID {answer.key_id}, public key "
+                f"SHA-256 {answer.key.fingerprint}"
+            )
     _summarise(result)
     return result
 

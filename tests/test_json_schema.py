@@ -85,3 +85,14 @@ def test_a_database_that_refuses(cli: Cli) -> None:
     assert envelope["exit_code"] == run.code == 1
     database = [c for c in envelope["result"]["checks"] if c["id"] == "db.connect"]
     assert database and database[0]["data"]["cause"] == "connection_refused"
+
+
+def test_supervisor_and_credentials_envelopes(cli: Cli) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    for args in (("supervisor", "--json"), ("supervisor", "--json", "--dry-run")):
+        run = cli(*args)
+        assert valid(run.out)["exit_code"] == run.code == 0, run.err
+    status = cli("credentials", "status", "--json")
+    envelope = valid(status.out)
+    assert envelope["exit_code"] == status.code
+    assert {c["id"] for c in envelope["result"]["checks"]} == {"credentials.kalshi"}

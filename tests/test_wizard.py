@@ -438,3 +438,22 @@ def test_replacing_kalshi_credentials_asks_on_a_terminal(project: Path, cli: Any
     assert child.exitstatus == 0, child.before
     auth = pem.with_name("kalshi-auth.txt").read_text()
     assert auth == "key:9f8e7d6c-5b4a-3210-fedc-ba9876543210\n"
+
+
+def test_a_validation_message_fits_a_narrow_terminal(project: Path) -> None:
+    """prompt_toolkit shows it on one line, cut at the edge: the wizard's version is short."""
+    child = spawn(project, "--skip-db-check", "--host", "127.0.0.1", env={"COLUMNS": "60"})
+    child.setwinsize(30, 60)
+    child.expect("Enable authentication")
+    child.send(ENTER)
+    for prompt in ("PostgreSQL host", "PostgreSQL port"):
+        child.expect(prompt)
+        child.send(ENTER)
+    child.expect("Database name")
+    child.send(CTRL_U + "bad name" + ENTER)
+    child.expect("Expected letters, digits, _; no digit first; max 63 bytes")
+    child.send(CTRL_C)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert not (project / ".env").exists()

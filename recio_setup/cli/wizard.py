@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from recio_setup.cli.output import Output
-from recio_setup.env.settings import FIELD_BY_KEY, generate_password
+from recio_setup.env.settings import FIELD_BY_KEY, Invalid, generate_password
 from recio_setup.errors import StepFailed
 from recio_setup.result import Value
 
@@ -30,8 +30,9 @@ def _validator(key: str) -> Any:
     def validate(text: str) -> bool | str:
         try:
             field.normalise(text)
-        except ValueError as exc:
-            return str(exc)
+        except Invalid as exc:
+            # One line in prompt_toolkit's toolbar: a longer message is cut at the terminal's edge.
+            return f"Expected {exc.short}"
         return True
 
     return validate

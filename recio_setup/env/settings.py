@@ -30,27 +30,38 @@ FALSE_WORDS = {"false", "no", "0", "off"}
 DEFAULT_PASSWORD = "rec_io_password"  # noqa: S105  (the reference's documented default, used with a warning)
 
 
+class Invalid(ValueError):
+    """A value a field refuses. str() is the full message, quoting the value, for flags and
+    files; `short` says the same in a line that fits the wizard's one-line validation toolbar,
+    where the value is on screen anyway."""
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
+
+
 def normalise_bool(text: str) -> str:
     word = text.strip().lower()
     if word in TRUE_WORDS:
         return "true"
     if word in FALSE_WORDS:
         return "false"
-    raise ValueError(f"{text!r} is not true or false (true/false, yes/no, 1/0)")
+    raise Invalid(f"{text!r} is not true or false (true/false, yes/no, 1/0)", "true or false")
 
 
 def normalise_port(text: str) -> str:
     stripped = text.strip()
     if not stripped.isdigit() or not 1 <= int(stripped) <= 65535:
-        raise ValueError(f"{text!r} is not a port number from 1 to 65535")
+        raise Invalid(f"{text!r} is not a port number from 1 to 65535", "a port: 1 to 65535")
     return str(int(stripped))
 
 
 def normalise_identifier(text: str) -> str:
     if not IDENTIFIER.fullmatch(text) or len(text.encode()) > 63:
-        raise ValueError(
+        raise Invalid(
             f"{text!r} is not a PostgreSQL name: use letters, digits and underscores, "
-            "starting with a letter or underscore, at most 63 bytes"
+            "starting with a letter or underscore, at most 63 bytes",
+            "letters, digits, _; no digit first; max 63 bytes",
         )
     return text
 
@@ -59,29 +70,35 @@ def normalise_host(text: str) -> str:
     try:
         return validate_host(text.strip())
     except UsageError as exc:
-        raise ValueError(exc.message) from exc
+        raise Invalid(exc.message, "an IP address or a hostname") from exc
 
 
 def normalise_database_type(text: str) -> str:
     if text.strip().lower() != "postgresql":
-        raise ValueError(f"{text!r} is not supported; REC.IO runs on postgresql only")
+        raise Invalid(f"{text!r} is not supported; REC.IO runs on postgresql only", "postgresql")
     return "postgresql"
 
 
 def normalise_sslmode(text: str) -> str:
     # Exact words, as libpq and --db-sslmode take them: "Require" would fail only at connect time.
     if text not in SSLMODES:
-        raise ValueError(f"{text!r} is not an sslmode (one of {', '.join(SSLMODES)})")
+        raise Invalid(f"{text!r} is not an sslmode (one of {', '.join(SSLMODES)})", "an sslmode")
     return text
 
 
 def normalise_password(text: str) -> str:
     if not text:
-        raise ValueError("the password is empty")
+        raise Invalid("the password is empty", "a password")
     if any(ord(ch) < 32 or ch == "\x7f" for ch in text):
-        raise ValueError("the password contains a line break or control character")
+        raise Invalid(
+            "the password contains a line break or control character",
+            "no line break or control character",
+        )
     if "${" in text:
-        raise ValueError("the password contains `${`, which python-dotenv would expand in .env")
+        raise Invalid(
+            "the password contains `${`, which python-dotenv would expand in .env",
+            "no `${` (python-dotenv would expand it)",
+        )
     return text
 
 

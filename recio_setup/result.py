@@ -48,6 +48,8 @@ class Check:
     fix: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     repair: Repair | None = None
+    # Said even with -q, like a failure: a file of the user's was replaced (it is archived).
+    loud: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

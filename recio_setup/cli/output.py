@@ -190,8 +190,8 @@ class Output:
             return
         if self.quiet:
             # Only errors: what failed and its fix, then the summary.
-            for check in result.failed_checks:
-                self._err_line(f"[fail] {check.name}: {check.detail}", "red")
+            for check in [c for c in result.checks if c.status == "fail" or c.loud]:
+                self._err_line(f"[{check.status}] {check.name}: {check.detail}", "red")
                 if check.fix:
                     self._err_line(f"      fix: {check.fix}")
             if result.exit_code != 0 and result.summary:

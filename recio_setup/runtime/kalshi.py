@@ -97,9 +97,9 @@ def get_kalshi_credentials(
     entry is missing or broken (the message says which, and the command that fixes it)."""
     paths = default_paths(root, user)
     folder = paths.abs(f"{paths.kalshi_credentials_rel}/{check_env(env)}")
-    fix = f"run `{PROGRAM} credentials add --env {env} --key-id ID --private-key-file FILE`" + (
-        "" if paths.user == DEFAULT_USER else f" --user {paths.user}"
-    )
+    # A service's exception is read as it is (no Output fills PROGRAM in): name the user here.
+    user = "" if paths.user == DEFAULT_USER else f" --user {paths.user}"
+    fix = f"run `{PROGRAM}{user} credentials add --env {env} --key-id ID --private-key-file FILE`"
     key_path = _key_path(folder)
     auth_path = folder / AUTH_FILE
     if key_path is None and not auth_path.exists():

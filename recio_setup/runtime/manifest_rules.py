@@ -229,6 +229,9 @@ def _command_problem(value: Any) -> str | None:
         return f"the script {script!r} is an absolute path; it must be relative to the project root"
     if ".." in script.replace("\\", "/").split("/"):
         return f"the script {script!r} leads out of the project with `..`"
+    if script.startswith("-") or not script.endswith(".py"):
+        # python runs it: `-c ...` or `-m ...` would run code from outside the project.
+        return f"the script {script!r} must be a .py file of the project, not an option"
     return None
 
 

@@ -28,7 +28,7 @@ from recio_setup.runtime.kalshi import (
     parse_auth,
     render_auth,
 )
-from recio_setup.runtime.paths import DEFAULT_USER, KALSHI_ENVIRONMENTS, Paths
+from recio_setup.runtime.paths import KALSHI_ENVIRONMENTS, Paths
 from recio_setup.tree.fsentry import Found
 from recio_setup.tree.fsops import Tree
 from recio_setup.tree.kalshikey import KeyRejected, validate_private_key
@@ -38,9 +38,9 @@ SECRET_MODE = 0o600
 State = Literal["absent", "valid", "broken"]
 
 
-def add_fix(env: str, paths: Paths) -> str:
-    user = "" if paths.user == DEFAULT_USER else f" --user {paths.user}"
-    return f"run `{PROGRAM} credentials add --env {env} --key-id ID --private-key-file FILE{user}`"
+def add_fix(env: str) -> str:
+    # The CLI's output spells PROGRAM with the --root and --user of the run (Output.shown).
+    return f"run `{PROGRAM} credentials add --env {env} --key-id ID --private-key-file FILE`"
 
 
 def env_rel(paths: Paths, env: str) -> str:
@@ -172,10 +172,10 @@ def _check(paths: Paths, found: EnvCredentials) -> Check:
     data = found.to_json()
     if found.state == "absent":
         detail = f"absent: services cannot call Kalshi's {found.env} API"
-        return Check("credentials.kalshi", name, "warn", detail, add_fix(found.env, paths), data)
+        return Check("credentials.kalshi", name, "warn", detail, add_fix(found.env), data)
     if found.state == "broken":
         detail = "broken: " + "; ".join(found.problems)
-        repair = add_fix(found.env, paths)
+        repair = add_fix(found.env)
         if found.mode_only:
             key = f"{paths.abs(env_rel(paths, found.env))}/{found.key_file}"
             repair = (
@@ -192,7 +192,7 @@ def _check(paths: Paths, found: EnvCredentials) -> Check:
     if found.key_file == LEGACY_KEY_FILE:
         status = "warn"
         detail += f"; older layout: the key is {LEGACY_KEY_FILE}, not {KEY_FILE}"
-        fix = f"{add_fix(found.env, paths)} to write the current layout (the old file is archived)"
+        fix = f"{add_fix(found.env)} to write the current layout (the old file is archived)"
     return Check("credentials.kalshi", name, status, detail, fix, data)
 
 

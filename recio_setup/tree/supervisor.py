@@ -34,6 +34,7 @@ from recio_setup.tree.supervisor_conf import (
     programs_in,
     render,
     socket_for,
+    unsafe_root,
 )
 
 Mode = Literal["write", "check"]
@@ -52,7 +53,14 @@ class ConfPlan:
     hand_edited: bool = False
 
 
-def _unified_diff(old: str, new: str) -> str:
+def _unified_diff(old: str, new: str, *, show_old: bool) -> str:
+    """The change a dry run shows. A file this tool did not write (by hand, or the reference's
+    own) may hold passwords in any spelling: its lines are counted, not shown."""
+    if not show_old and old:
+        kept = f"- ({len(old.splitlines())} lines of the current file, not shown: it was not "
+        kept += "written by recio-setup and may hold secrets; it is kept in the archive)\n"
+        added = "".join(f"+{line}" for line in new.splitlines(keepends=True))
+        return f"--- {CONF_REL} (now)\n+++ {CONF_REL} (from the manifest)\n{kept}{added}"
     lines = difflib.unified_diff(
         old.splitlines(keepends=True),
         new.splitlines(keepends=True),
@@ -93,6 +101,31 @@ def _socket_note(paths: Paths, conf: ConfPlan) -> None:
         )
 
 
+def _root_note(paths: Paths, conf: ConfPlan) -> None:
+    char = unsafe_root(paths.root)
+    if char is not None:
+        conf.plan.note(
+            Check(
+                CHECK_ID,
+                CHECK_NAME,
+                "fail",
+                f"the checkout's path holds {char}, which supervisord's config cannot carry: "
+                "supervisord will refuse the file",
+                f'move the checkout to a path without % or ", then run `{PROGRAM} supervisor`',
+            )
+        )
+
+
+def _plan_logs(tree: Tree, conf: ConfPlan, mode: Mode) -> None:
+    """supervisord refuses to start when the folder of its log files is not there."""
+    found = tree.inspect(LOGS_REL)
+    if found.kind == "missing" and mode == "write":
+        conf.plan.add(EnsureFolder(LOGS_REL, "holds the services' logs"))
+    elif found.kind not in ("missing", "dir"):
+        detail = f"{LOGS_REL} is {found.describe()}, not a folder: supervisord cannot start"
+        conf.plan.note(Check(CHECK_ID, CHECK_NAME, "fail", detail, RESET_FIX, repair="reset"))
+
+
 def _judge_file(tree: Tree, found: Found) -> tuple[str | None, str | None]:
     """The file's text, or why it cannot be used as it stands."""
     if found.kind == "symlink":
@@ -105,17 +138,14 @@ def _judge_file(tree: Tree, found: Found) -> tuple[str | None, str | None]:
         return None, f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
 
 
-def _plan_missing(tree: Tree, conf: ConfPlan, mode: Mode, content: bytes) -> None:
+def _plan_missing(conf: ConfPlan, mode: Mode, content: bytes) -> None:
     if mode == "check":
         conf.plan.note(
             Check(CHECK_ID, CHECK_NAME, "fail", f"{CONF_REL} is missing", FIX, repair="init")
         )
         return
     conf.plan.add(WriteFile(CONF_REL, "supervisord's config is missing", content, FILE_MODE))
-    conf.diff = _unified_diff("", content.decode())
-    if tree.inspect(LOGS_REL).kind == "missing":
-        # supervisord refuses to start when the folder of a log file is missing.
-        conf.plan.add(EnsureFolder(LOGS_REL, "holds the services' logs"))
+    conf.diff = _unified_diff("", content.decode(), show_old=True)
 
 
 def _plan_unreachable(tree: Tree, conf: ConfPlan, found: Found) -> None:
@@ -134,6 +164,7 @@ def _hand_edit_note(paths: Paths) -> Check:
         f"{CONF_REL} was edited by hand: it is replaced, and the edited file kept in the archive",
         f"put lasting changes in the manifest ({paths.manifest_rel}), then run "
         f"`{PROGRAM} supervisor`",
+        loud=True,
     )
 
 
@@ -146,7 +177,7 @@ def _plan_replace(
         reason = f"{CONF_REL} {problem}"
     else:
         reason = _why_different(text or "", content.decode(), conf.hand_edited)
-    conf.diff = _unified_diff(text or "", content.decode())
+    conf.diff = _unified_diff(text or "", content.decode(), show_old=not conf.hand_edited)
     if found.kind == "file" and problem is None:
         conf.plan.add(ReplaceFile(CONF_REL, reason, content, FILE_MODE))
     else:  # a symlink is archived itself, never followed; so is what cannot be read
@@ -161,9 +192,11 @@ def plan_supervisor(tree: Tree, paths: Paths, manifest: Manifest, mode: Mode) ->
     conf = ConfPlan()
     content = render(manifest, socket_for(paths.root))
     _socket_note(paths, conf)
+    _root_note(paths, conf)
+    _plan_logs(tree, conf, mode)
     found = tree.inspect(CONF_REL)
     if found.kind == "missing":
-        _plan_missing(tree, conf, mode, content)
+        _plan_missing(conf, mode, content)
         return conf
     if found.kind in ("blocked", "denied"):
         _plan_unreachable(tree, conf, found)

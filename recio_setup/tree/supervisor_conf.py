@@ -52,11 +52,14 @@ def socket_for(root: Path) -> Socket:
 
     supervisord cannot bind a longer path, so a deep checkout gets a short path named after a
     hash of its root: still one per project, never shared between checkouts."""
-    conf_dir = root / SUPERVISOR_CONFIG_REL.rsplit("/", 1)[0]
-    length = len(os.fsencode(str(conf_dir / SOCKET_NAME)))
+    # The real path: supervisord makes %(here)s from it, whatever symlink led to the checkout,
+    # and one project must get one socket however its path is spelled.
+    real_root = os.path.realpath(root)
+    conf_dir = os.path.join(real_root, SUPERVISOR_CONFIG_REL.rsplit("/", 1)[0])  # noqa: PTH118
+    length = len(os.fsencode(os.path.join(conf_dir, SOCKET_NAME)))  # noqa: PTH118
     if length <= SOCKET_PATH_LIMIT:
         return Socket(f"%(here)s/{SOCKET_NAME}", False, length)
-    digest = hashlib.sha256(os.fsencode(str(root))).hexdigest()[:16]
+    digest = hashlib.sha256(os.fsencode(real_root)).hexdigest()[:16]
     # /tmp is short on every unix; the socket is 0700 and supervisord refuses a path it does not
     # own, so another user's file there stops it rather than being used.
     return Socket(f"/tmp/recio-supervisord-{digest}.sock", True, length)  # noqa: S108
@@ -105,6 +108,17 @@ def _program(name: str, command: tuple[str, ...]) -> list[str]:
     ]
 
 
+# supervisord expands %(...)s again in values it has filled %(here)s into, and reads `"` as a
+# quote in environment=: a checkout whose path holds either gets a file supervisord refuses.
+UNSAFE_IN_ROOT = ("%", '"')
+
+
+def unsafe_root(root: Path) -> str | None:
+    """The character of the checkout's real path that supervisord cannot take, if any."""
+    real = os.path.realpath(root)
+    return next((char for char in UNSAFE_IN_ROOT if char in real), None)
+
+
 def render_body(manifest: Manifest, socket: Socket) -> str:
     lines = [
         "[unix_http_server]",
@@ -141,9 +155,10 @@ def render(manifest: Manifest, socket: Socket) -> bytes:
 
 
 def edited_by_hand(text: str) -> bool:
-    """True unless the file is one this tool wrote, unchanged since (its checksum holds)."""
-    _, sep, rest = text.partition(CHECKSUM_PREFIX)
-    if not sep:
+    """True unless the file is one this tool wrote, unchanged since: the header as written and
+    the body its checksum covers (an edit above the checksum line counts too)."""
+    head, sep, rest = text.partition(CHECKSUM_PREFIX)
+    if not sep or head != HEADER:
         return True
     recorded, _, body = rest.partition("\n\n")
     return recorded.strip() != checksum(body)

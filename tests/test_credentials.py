@@ -7,8 +7,6 @@ import datetime
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -416,17 +414,58 @@ def test_status_of_a_fresh_project_is_two_warnings(cli: Cli, project: Path) -> N
     assert "--user user_0002" in other.json()["result"]["checks"][0]["fix"]
 
 
-def test_a_service_reading_its_credentials_does_not_load_cryptography(
+@pytest.mark.parametrize("kind", ["truncated", "ec", "small", "encrypted"])
+def test_a_service_is_refused_a_key_that_does_not_parse(
+    cli: Cli, project: Path, tmp_path: Path, keys: dict[str, bytes], kind: str
+) -> None:
+    """get_kalshi_credentials checks the key as `credentials status` does: a broken key fails
+    at the service's start, naming the fix, not at its first signed request."""
+    assert add(cli, write_key(tmp_path, keys["rsa2048"])).code == 0
+    (project / FOLDER / "demo/kalshi.pem").write_bytes(keys[kind])
+    with pytest.raises(CredentialsError, match="credentials add"):
+        get_kalshi_credentials("demo", root=project)
+
+
+def test_a_service_is_refused_links_out_of_the_project_and_ambiguous_ids(
     cli: Cli, project: Path, tmp_path: Path, keys: dict[str, bytes]
 ) -> None:
     assert add(cli, write_key(tmp_path, keys["rsa2048"])).code == 0
-    code = (
-        "import sys\n"
-        "from recio_setup import get_kalshi_credentials\n"
-        f"found = get_kalshi_credentials('demo', root={str(project)!r})\n"
-        "print(found.key_id, 'cryptography' in sys.modules)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=cli.env(), timeout=60
-    )
-    assert done.stdout.split() == [KEY_ID, "False"], done.stderr
+    demo = project / FOLDER / "demo"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    auth = demo / "kalshi-auth.txt"
+    (outside / "auth.txt").write_text(f"key:{OTHER_ID}\n")
+    auth.rename(tmp_path / "saved-auth.txt")
+    auth.symlink_to(outside / "auth.txt")
+    with pytest.raises(CredentialsError, match="is a symlink"):
+        get_kalshi_credentials("demo", root=project)
+    auth.unlink()
+    auth.write_text(f"key:{KEY_ID}\nkey:{OTHER_ID}\n")
+    auth.chmod(0o600)
+    with pytest.raises(CredentialsError, match="more than one `key:` line"):
+        get_kalshi_credentials("demo", root=project)
+    auth.write_text("key:" + "0" * (70 << 10) + "\n")
+    with pytest.raises(CredentialsError, match="cannot be read"):
+        get_kalshi_credentials("demo", root=project)
+    (tmp_path / "saved-auth.txt").replace(auth)
+    demo.rename(outside / "demo")
+    demo.symlink_to(outside / "demo")
+    with pytest.raises(CredentialsError, match="is a symlink, not the folder itself"):
+        get_kalshi_credentials("demo", root=project)
+
+
+def test_key_material_given_as_the_path_is_refused_and_never_echoed(
+    cli: Cli, keys: dict[str, bytes]
+) -> None:
+    pem = keys["rsa2048"].decode()
+    for given in (pem, body_lines(keys["rsa2048"])[3]):
+        run = add(cli, given, "--json")
+        assert run.code == 2 and "key material, not a path" in run.all
+        assert not any(line in run.all for line in body_lines(keys["rsa2048"]))
+
+
+def test_an_email_longer_than_an_address_can_be_is_bad_input(
+    cli: Cli, project: Path, tmp_path: Path, keys: dict[str, bytes]
+) -> None:
+    run = add(cli, write_key(tmp_path, keys["rsa2048"]), "--email", "a" * 300 + "@b.co")
+    assert run.code == 2 and not (project / FOLDER / "demo/kalshi.pem").exists()

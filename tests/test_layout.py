@@ -186,7 +186,7 @@ def test_a_service_loads_no_cli_library(cli: Cli, project: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["looked_up"][:3] == [3000, "http://127.0.0.1:3000/health", "127.0.0.1"]
-    heavy = ("rich", "questionary", "prompt_toolkit", "psycopg", "argparse")
+    heavy = ("rich", "questionary", "prompt_toolkit", "psycopg", "argparse", "cryptography")
     loaded = [m for m in report["modules"] if m.split(".")[0] in heavy]
     ours = [m for m in report["modules"] if m.startswith(("recio_setup.cli", "recio_setup.env"))]
     ours += [m for m in report["modules"] if m.startswith("recio_setup.db")]

@@ -18,7 +18,7 @@ from recio_setup.errors import StepFailed
 from recio_setup.result import Value
 
 if TYPE_CHECKING:
-    from recio_setup.tree.kalshikey import ValidKey
+    from recio_setup.runtime.kalshikey import ValidKey
 
 OTHER = "other..."
 KEEP, ENTER, GENERATE = "Keep the existing password", "Type a password", "Generate a strong one"
@@ -150,7 +150,7 @@ def ask_kalshi(output: Output) -> KalshiAnswer | None:
     import questionary
 
     from recio_setup.errors import UsageError
-    from recio_setup.tree.kalshikey import check_key_id
+    from recio_setup.runtime.kalshikey import check_key_id
 
     env = _ask(
         questionary.select(
@@ -188,9 +188,12 @@ def _read_key(output: Output, path: str) -> tuple[ValidKey | None, str]:
 
     from recio_setup.errors import RecioError
     from recio_setup.runtime.kalshi import CREDENTIAL_LIMIT
+    from recio_setup.runtime.kalshikey import looks_like_key_material, validate_private_key
     from recio_setup.runtime.readfile import read_whole
-    from recio_setup.tree.kalshikey import validate_private_key
 
+    if looks_like_key_material(path):
+        output.add_key_lines(path.encode())
+        return None, "that is key material, not a path (it is not shown): give the file's path"
     try:
         data = read_whole(os.path.expanduser(path), CREDENTIAL_LIMIT, label=path)  # noqa: PTH111
         output.add_key_lines(data)

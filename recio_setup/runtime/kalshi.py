@@ -2,22 +2,23 @@
 `kalshi-auth.txt` (lines `email:EMAIL`, optional, and `key:API_KEY_ID`) and `kalshi.pem` (the RSA
 private key). Older trees hold the key as `kalshi-auth.pem`.
 
-This is the light half, for the runtime: the file names, the auth file's format, and
-`get_kalshi_credentials`, which checks the entry's shape (files present, key ID a UUID, key
-private to its owner, a PEM private-key block) without parsing the key: that needs
-`cryptography`, which the CLI's `credentials add` and `check` load and a service start-up must
-not pay for. The services load the key themselves anyway.
+This is what services read: the file names, the auth file's format, and
+`get_kalshi_credentials`, which checks the entry as `credentials status` does (real files in
+real folders, no symlink; one key ID, a UUID; a key private to its owner that parses as an RSA
+key of 2048 bits or more) and raises CredentialsError naming `credentials add` otherwise. The key
+is parsed with `cryptography`, imported only then: a service that signs Kalshi requests loads
+it anyway, and a broken key had better fail at start-up than at the first order.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from recio_setup.errors import PROGRAM, RecioError
+from recio_setup.runtime.kalshikey import KEY_ID_PATTERN
 from recio_setup.runtime.paths import DEFAULT_USER, KALSHI_ENVIRONMENTS, default_paths
 from recio_setup.runtime.readfile import read_whole
 
@@ -26,10 +27,6 @@ KEY_FILE = "kalshi.pem"
 LEGACY_KEY_FILE = "kalshi-auth.pem"
 # A Kalshi key is a few KiB of PEM; the auth file two short lines.
 CREDENTIAL_LIMIT = 64 << 10
-KEY_ID_PATTERN = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-PRIVATE_KEY_HEADERS = (b"-----BEGIN RSA PRIVATE KEY-----", b"-----BEGIN PRIVATE KEY-----")
 
 
 class CredentialsError(RecioError):
@@ -66,8 +63,12 @@ def parse_auth(data: bytes) -> AuthFile:
     fields: dict[str, str] = {}
     for line in text.splitlines():
         name, sep, value = line.partition(":")
-        if sep and name.strip().lower() in ("email", "key"):
-            fields[name.strip().lower()] = value.strip()
+        name = name.strip().lower()
+        if sep and name in ("email", "key"):
+            if name in fields:
+                # Which one would a service take? Neither is safe to guess.
+                return AuthFile(None, None, f"it has more than one `{name}:` line")
+            fields[name] = value.strip()
     key_id, email = fields.get("key"), fields.get("email") or None
     if not key_id:
         return AuthFile(None, email, "it has no `key:API_KEY_ID` line")
@@ -100,21 +101,21 @@ def get_kalshi_credentials(
     # A service's exception is read as it is (no Output fills PROGRAM in): name the user here.
     user = "" if paths.user == DEFAULT_USER else f" --user {paths.user}"
     fix = f"run `{PROGRAM}{user} credentials add --env {env} --key-id ID --private-key-file FILE`"
+    for real_folder in (folder.parent, folder):
+        if real_folder.is_symlink():
+            raise CredentialsError(f"{real_folder} is a symlink, not the folder itself", hint=fix)
     key_path = _key_path(folder)
     auth_path = folder / AUTH_FILE
-    if key_path is None and not auth_path.exists():
+    if key_path is None and not os.path.lexists(auth_path):
         raise CredentialsError(f"no Kalshi {env} credentials in {folder}", hint=fix)
     if key_path is None:
         raise CredentialsError(f"{auth_path} has a key ID but {folder} has no {KEY_FILE}", hint=fix)
-    try:
-        auth = parse_auth(read_whole(auth_path, CREDENTIAL_LIMIT))
-    except FileNotFoundError:
-        raise CredentialsError(
-            f"{key_path} has no key ID beside it ({AUTH_FILE})", hint=fix
-        ) from None
+    if not os.path.lexists(auth_path):
+        raise CredentialsError(f"{key_path} has no key ID beside it ({AUTH_FILE})", hint=fix)
+    auth = parse_auth(_read_private_file(auth_path, fix, secret=False))
     if auth.key_id is None:
         raise CredentialsError(f"{auth_path} is unusable: {auth.problem}", hint=fix)
-    _check_key_file(key_path, fix)
+    _check_key(key_path, fix)
     return KalshiCredentials(env, auth.key_id, auth.email, str(key_path))
 
 
@@ -126,16 +127,30 @@ def _key_path(folder: Path) -> Path | None:
     return None
 
 
-def _check_key_file(path: Path, fix: str) -> None:
+def _read_private_file(path: Path, fix: str, *, secret: bool) -> bytes:
+    """A regular file of the entry, itself (no symlink), bounded; the key private to its owner."""
     st = os.lstat(path)
     if not stat.S_ISREG(st.st_mode):
-        raise CredentialsError(f"{path} is not a regular file (a symlink or a folder)", hint=fix)
-    if st.st_mode & 0o077:
+        kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise CredentialsError(f"{path} is {kind}", hint=fix)
+    if secret and st.st_mode & 0o077:
         mode = f"{stat.S_IMODE(st.st_mode):04o}"
         raise CredentialsError(
             f"{path} has mode {mode}: the private key is readable by others",
             hint=f"chmod 600 {path}, then rotate the key if others may have read it",
         )
-    data = read_whole(path, CREDENTIAL_LIMIT)
-    if not any(header in data for header in PRIVATE_KEY_HEADERS):
-        raise CredentialsError(f"{path} holds no unencrypted PEM private key", hint=fix)
+    try:
+        return read_whole(path, CREDENTIAL_LIMIT)
+    except (OSError, RecioError) as exc:  # gone since, too large, a special file
+        why = exc.message if isinstance(exc, RecioError) else exc.strerror
+        raise CredentialsError(f"{path} cannot be read: {why}", hint=fix) from None
+
+
+def _check_key(path: Path, fix: str) -> None:
+    from recio_setup.runtime.kalshikey import validate_private_key  # cryptography, here
+
+    data = _read_private_file(path, fix, secret=True)
+    try:
+        validate_private_key(data, str(path))
+    except RecioError as exc:  # encrypted, EC, public, truncated, too small: each says which
+        raise CredentialsError(exc.message, hint=fix) from None

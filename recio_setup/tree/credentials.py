@@ -28,10 +28,10 @@ from recio_setup.runtime.kalshi import (
     parse_auth,
     render_auth,
 )
+from recio_setup.runtime.kalshikey import KeyRejected, validate_private_key
 from recio_setup.runtime.paths import KALSHI_ENVIRONMENTS, Paths
 from recio_setup.tree.fsentry import Found
 from recio_setup.tree.fsops import Tree
-from recio_setup.tree.kalshikey import KeyRejected, validate_private_key
 from recio_setup.tree.plan import ArchiveEntry, Plan, ReplaceFile, WriteFile
 
 SECRET_MODE = 0o600

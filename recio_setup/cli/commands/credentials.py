@@ -121,8 +121,17 @@ def status(ctx: Context) -> Result:
 # -- add ------------------------------------------------------------------------------------
 def read_key_input(ctx: Context, name: str) -> tuple[bytes, str]:
     """The key file's bytes and how messages name it; every base64 line is a secret from now."""
+    from recio_setup.runtime.kalshikey import looks_like_key_material
     from recio_setup.runtime.readfile import read_whole
 
+    if looks_like_key_material(name):
+        # The key itself, pasted where its path belongs: never echo it back.
+        ctx.output.add_key_lines(name.encode())
+        raise UsageError(
+            "--private-key-file was given key material, not a path (it is not shown)",
+            hint="pass the path of the PEM file, or - and the key on stdin; and since the key "
+            "may now be in your shell's history, consider rotating it",
+        )
     if name == "-":
         data, label = sys.stdin.buffer.read(CREDENTIAL_LIMIT + 1), "stdin"
         if len(data) > CREDENTIAL_LIMIT:
@@ -141,7 +150,7 @@ def read_key_input(ctx: Context, name: str) -> tuple[bytes, str]:
 
 
 def key_id_input(ctx: Context) -> tuple[str, str]:
-    from recio_setup.tree.kalshikey import check_key_id
+    from recio_setup.runtime.kalshikey import check_key_id
 
     if ctx.args.key_id:
         return check_key_id(ctx.args.key_id), "flag --key-id"
@@ -155,7 +164,7 @@ def key_id_input(ctx: Context) -> tuple[str, str]:
 
 
 def add(ctx: Context) -> Result:
-    from recio_setup.tree.kalshikey import check_email, validate_private_key
+    from recio_setup.runtime.kalshikey import check_email, validate_private_key
 
     key_id, source = key_id_input(ctx)
     email = check_email(ctx.args.email) if ctx.args.email else None

@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recio_setup.errors import UsageError
-from recio_setup.runtime.kalshi import KEY_ID_PATTERN
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -29,6 +29,11 @@ SELF_TEST_MESSAGE = b"recio-setup: Kalshi key self-test"
 _LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _PKCS1, _PKCS8 = "RSA PRIVATE KEY", "PRIVATE KEY"
 _EMAIL = re.compile(r"[^@\s:]+@[^@\s:]+")
+
+
+KEY_ID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 class KeyRejected(UsageError):
@@ -55,9 +60,12 @@ def check_key_id(text: str, origin: str = "--key-id") -> str:
     return key_id  # as Kalshi showed it: the server, not we, decides whether case matters
 
 
+MAX_EMAIL = 254  # RFC 5321's limit for an address
+
+
 def check_email(text: str) -> str:
     email = text.strip()
-    if not _EMAIL.fullmatch(email):
+    if len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email):
         raise UsageError(
             "--email is not an email address",
             hint="give the Kalshi account's email, or leave it out",
@@ -197,3 +205,12 @@ def _rejected(label: str, kind: str) -> KeyRejected:
     }
     message, hint = texts[kind]
     return KeyRejected(message, hint=hint, cause=f"key_{kind}")
+
+
+def looks_like_key_material(text: str) -> bool:
+    """A PEM block, or a long run of base64 that is no existing file: what a pasted key (or a
+    line of one) looks like where a path belongs."""
+    compact = "".join(text.split())
+    if "-----BEGIN" in text or "-----END" in text:
+        return True
+    return bool(re.fullmatch(r"[A-Za-z0-9+/]{40,}={0,2}", compact)) and not Path(text).exists()

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import recio_setup
 from tests.conftest import Cli
 
@@ -251,3 +253,10 @@ def test_a_config_out_of_step_is_one_finding_not_ok_and_warn(cli: Cli, project: 
     init = cli(*INIT[:2], "--json", env=ENV).json()["result"]
     assert [a["path"] for a in init["actions"]] == ["backend/core/config/config.json"]
     assert not [c for c in init["checks"] if c["name"] == "config.json"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (Linux)")
+def test_a_file_system_that_refuses_folders_is_a_clear_failure(cli: Cli) -> None:
+    run = cli("--root", "/proc", *INIT, env=ENV)
+    assert run.code == 1 and "the file system holding the project refuses it" in run.err
+    assert "unexpected error" not in run.err

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from recio_setup.errors import PROGRAM, RecioError
+from recio_setup.errors import PROGRAM, RecioError, StepFailed
 from recio_setup.runtime.readfile import open_regular, read_fd, sha256_fd
 from recio_setup.tree.fsentry import (
     DENIED_ERRNOS,
@@ -167,6 +167,13 @@ class Tree:
                 os.mkdir(name, 0o700, dir_fd=fd)
             except FileExistsError as exc:
                 raise Conflict(f"{rel} appeared while this run was working; left as it is") from exc
+            except FileNotFoundError as exc:
+                # The parent is open, so the file system itself refuses (/proc, sysfs).
+                raise StepFailed(
+                    f"cannot create {rel}: the file system holding the project refuses it "
+                    f"({exc.strerror})",
+                    hint="choose a project folder on an ordinary disk (--root DIR)",
+                ) from exc
             # Under a umask like 777 the new folder is 0000: set its mode without entering it.
             self._chmod_at(fd, name, rel, mode, None)
 

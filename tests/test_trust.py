@@ -260,3 +260,8 @@ def test_a_file_system_that_refuses_folders_is_a_clear_failure(cli: Cli) -> None
     run = cli("--root", "/proc", *INIT, env=ENV)
     assert run.code == 1 and "the file system holding the project refuses it" in run.err
     assert "unexpected error" not in run.err
+
+
+def test_an_abbreviated_option_is_not_taken_for_the_whole(cli: Cli) -> None:
+    run = cli("reset", "--a", "--dry-run")  # argparse would read --all
+    assert run.code == 2 and "unrecognized arguments: --a" in run.err

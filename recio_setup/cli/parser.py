@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from recio_setup import __version__
 from recio_setup.cli.output import program_name
@@ -71,7 +71,12 @@ def _terminal_columns() -> int:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of exiting, so --json still gets its envelope."""
+    """argparse that raises UsageError instead of exiting, so --json still gets its envelope,
+    and takes options only in full: `reset --a` must not quietly mean --all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(

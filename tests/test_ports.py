@@ -84,7 +84,7 @@ def test_non_identifier_key_is_refused() -> None:
         (True, "is a boolean (true)"),
         (0, "0 is not from 1 to 65535"),
         (70000, "70000 is not from 1 to 65535"),
-        (None, "must be a port number, not NoneType"),
+        (None, "must be a port number, not null"),
     ],
 )
 def test_port_must_be_an_integer_port(value: Any, expected: str) -> None:

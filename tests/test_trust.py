@@ -265,3 +265,19 @@ def test_a_file_system_that_refuses_folders_is_a_clear_failure(cli: Cli) -> None
 def test_an_abbreviated_option_is_not_taken_for_the_whole(cli: Cli) -> None:
     run = cli("reset", "--a", "--dry-run")  # argparse would read --all
     assert run.code == 2 and "unrecognized arguments: --a" in run.err
+
+
+def test_a_word_far_from_any_command_is_named_as_no_command(cli: Cli) -> None:
+    run = cli("bogus")
+    assert run.code == 2 and "`bogus` is not a command; the commands: init, check" in run.err
+
+
+def test_manifest_problems_speak_json(cli: Cli, project: Path) -> None:
+    assert cli(*INIT, env=ENV).code == 0
+    manifest = json.loads((project / MANIFEST).read_text())
+    manifest["core_services"]["main_app"]["port"] = None
+    manifest["core_services"]["trade_manager"]["port"] = []
+    (project / MANIFEST).write_text(json.dumps(manifest))
+    run = cli("ports")
+    assert "not null" in run.all and "not an array" in run.all
+    assert "NoneType" not in run.all and "not list" not in run.all

@@ -114,8 +114,15 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
     match among this command's options (`--hots`: `did you mean --host?`), else nothing."""
     if not message.startswith("unrecognized arguments:"):
         return None
+    from recio_setup.cli.commands import COMMAND_NAMES, DEFAULT_COMMAND
+
     mine = [o.removeprefix("--") for o in _options(parser) if o.startswith("--")]
-    for word in message.split(":", 1)[1].split():
+    words = message.split(":", 1)[1].split()
+    if words and not words[0].startswith("-") and list(_commands_of(parser)) == [DEFAULT_COMMAND]:
+        # `recio-setup bogus`: a word where the command goes, far from any (a close one is
+        # caught before parsing), taken by init for an argument it does not have.
+        return f"`{words[0]}` is not a command; the commands: {', '.join(COMMAND_NAMES)}"
+    for word in words:
         if not word.startswith("--"):
             continue
         option = word.split("=")[0]

@@ -76,6 +76,14 @@ class Checked:
         self.problems.append(Problem(path, message, fix, service))
 
 
+def json_type(value: Any) -> str:
+    """A value's kind in JSON's words (null, array), not Python's (NoneType, list)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    names = {type(None): "null", list: "an array", dict: "an object", str: "a string"}
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
+
+
 def json_path(*parts: str) -> str:
     """`core_services.main_app.port`; keys that are not identifiers go in ["..."]."""
     text = ""
@@ -160,7 +168,7 @@ def _port_problem(value: Any) -> tuple[str, str] | None:
         return f"is not a whole number ({value!r})", ""
     if isinstance(value, int):
         return None if _is_port(value) else (f"{value} is not from 1 to 65535", "")
-    return f"must be a port number, not {type(value).__name__}", ""
+    return f"must be a port number, not {json_type(value)}", ""
 
 
 def _read_services(
@@ -281,7 +289,7 @@ def validate(document: Any) -> Checked:
     if not isinstance(document, dict):
         checked.add(
             "(top level)",
-            f"must be a JSON object with {' and '.join(GROUPS)}, not {type(document).__name__}",
+            f"must be a JSON object with {' and '.join(GROUPS)}, not {json_type(document)}",
             f"run `{PROGRAM} reset` to reinstall the template",
         )
         return checked

@@ -380,3 +380,70 @@ def test_check_offers_reset_only_for_what_reset_repairs(cli: Cli, project: Path,
     checks = with_a_corrupt_file.json()["result"]["checks"]
     assert [c["repair"] for c in checks if "auth_tokens.json" in c["name"]] == ["reset"]
     assert [n for n in with_a_corrupt_file.json()["result"]["notes"] if note in n]
+
+
+def test_create_db_finds_the_admin_at_the_services_server_without_a_url(cli: Cli, pg: Any) -> None:
+    """No --admin-url: postgres@POSTGRES_HOST:POSTGRES_PORT/postgres, as a fresh install has."""
+    user, db = unique("u"), unique("d")
+    run = init(
+        cli,
+        pg,
+        "--create-db",
+        password="svc-pw-123",
+        user=user,
+        db=db,
+        extra_env={"POSTGRES_ADMIN_PASSWORD": pg.password},
+    )
+    assert run.code == 0, run.err
+    assert pg.execute("select 1 from pg_roles where rolname = %s", (user,)) == [(1,)]
+
+
+def test_libpq_variables_still_win_for_the_admin_and_a_failure_names_what_was_tried(
+    cli: Cli, pg: Any
+) -> None:
+    user, db = unique("u"), unique("d")
+    run = init(
+        cli,
+        pg,
+        "--create-db",
+        password="svc-pw-123",
+        user=user,
+        db=db,
+        extra_env={"POSTGRES_ADMIN_PASSWORD": pg.password, "PGUSER": "nobody_here"},
+    )
+    assert run.code == 1
+    failed = [c for c in run.json()["result"]["checks"] if c["id"] == "db.provision"]
+    assert failed and "nobody_here" in failed[0]["detail"]
+    refused = init(
+        cli,
+        pg,
+        "--create-db",
+        password="svc-pw-123",
+        user=user,
+        db=db,
+        port=free_port(),
+        extra_env={"POSTGRES_ADMIN_PASSWORD": pg.password},
+    )
+    check = next(c for c in refused.json()["result"]["checks"] if c["id"] == "db.provision")
+    assert "127.0.0.1" in check["detail"] and "--admin-url postgresql://" in check["fix"]
+
+
+def test_a_failing_create_db_leaves_a_working_env_byte_for_byte(
+    cli: Cli, pg: Any, project: Path
+) -> None:
+    user, db = unique("u"), unique("d")
+    first = init(cli, pg, "--skip-db-check", password="svc-pw-123", user=user, db=db)
+    assert first.code == 0, first.err
+    before = (project / ".env").read_bytes()
+    failed = init(
+        cli,
+        pg,
+        "--create-db",
+        password="another-pw-456",
+        user=unique("u"),
+        db=unique("d"),
+        extra_env={"POSTGRES_ADMIN_PASSWORD": "not-the-admin-password"},
+    )
+    assert failed.code == 1
+    assert failed.json()["result"]["summary"].startswith("nothing was written")
+    assert (project / ".env").read_bytes() == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -322,7 +323,8 @@ def test_reconfigure_without_a_terminal_is_bad_input(project: Path, cli: Any) ->
 
 
 @pytest.mark.db
-def test_ctrl_c_at_the_admin_password_says_what_was_written(project: Path, pg: Any) -> None:
+def test_ctrl_c_at_the_admin_password_writes_nothing(project: Path, pg: Any) -> None:
+    """The role and database are made before .env is written: a stop there leaves it all."""
     admin_url = f"postgresql://{pg.superuser}@{pg.host}:{pg.port}/postgres"  # no password in it
     child = spawn(
         project,
@@ -346,12 +348,41 @@ def test_ctrl_c_at_the_admin_password_says_what_was_written(project: Path, pg: A
     child.send("y" + ENTER)
     child.expect("PostgreSQL admin password")
     child.send(CTRL_C)
-    child.expect("interrupted at the database step")
-    child.expect("were written")
+    child.expect("interrupted")
     child.expect(pexpect.EOF, timeout=30)
     child.close()
     assert child.exitstatus == 130, child.before
-    assert (project / ".env").is_file() and (project / "backend/data").is_dir()
+    assert not (project / ".env").exists() and not (project / "backend").exists()
+
+
+def test_ctrl_c_at_the_connection_test_says_what_was_written(project: Path) -> None:
+    """A server that accepts and never answers: the test waits, and Ctrl-C stops it after .env
+    and the tree are written, which the message must say."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = str(silent.getsockname()[1])
+        child = spawn(
+            project,
+            "--non-interactive",
+            "--host",
+            "127.0.0.1",
+            "--postgres-host",
+            "127.0.0.1",
+            "--postgres-port",
+            port,
+            "--db-timeout",
+            "30",
+            env={"POSTGRES_PASSWORD": "x-pw-1"},
+        )
+        child.expect("testing PostgreSQL")
+        child.send(CTRL_C)
+        child.expect("interrupted at the database step")
+        child.expect("were written")
+        child.expect(pexpect.EOF, timeout=30)
+        child.close()
+    assert child.exitstatus == 130, child.before
+    assert (project / ".env").is_file()
 
 
 def test_the_wizard_adds_kalshi_credentials_checked_before_the_summary(

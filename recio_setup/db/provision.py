@@ -8,6 +8,7 @@ libpq on this machine, so the plain text reaches neither the server nor its stat
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,19 @@ ADMIN_AUTH_HINT = (
 )
 
 
+# Without an admin URL: the server the services use, as the superuser PostgreSQL installs make,
+# unless libpq's own variable says otherwise (the variable wins, as it would for psql).
+ADMIN_DEFAULTS = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE"}
+ADMIN_URL_HINT = (
+    "pass --admin-url postgresql://USER@HOST:PORT/postgres (the password through "
+    "POSTGRES_ADMIN_PASSWORD or --admin-password-file, never on the command line)"
+)
+
+
 @dataclass(frozen=True)
 class AdminSettings:
-    """How to reach the server as an admin. url None means libpq's defaults (PGHOST, socket...)."""
+    """How to reach the server as an admin. url None: POSTGRES_HOST:POSTGRES_PORT as `postgres`
+    to database `postgres`, each unless PGHOST, PGPORT, PGUSER or PGDATABASE is set."""
 
     url: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
@@ -100,10 +111,22 @@ class _Session:
         return lines[0] if lines else type(exc).__name__
 
 
-def _admin_params(admin: AdminSettings, secrets: list[str | None]) -> dict[str, Any]:
+def _admin_params(
+    admin: AdminSettings, target: DbSettings, secrets: list[str | None]
+) -> dict[str, Any]:
     import psycopg
 
     params: dict[str, Any] = {}
+    if not admin.url:
+        wanted = {
+            "host": target.host,
+            "port": target.port,
+            "user": "postgres",
+            "dbname": "postgres",
+        }
+        params = {
+            key: wanted[key] for key, env in ADMIN_DEFAULTS.items() if not os.environ.get(env)
+        }
     if admin.url:
         # What libpq might echo back from a URL it cannot parse (e.g. a bad %-escape).
         secrets += url_secrets(admin.url)
@@ -122,21 +145,28 @@ def _admin_params(admin: AdminSettings, secrets: list[str | None]) -> dict[str, 
 
 def _open_admin(admin: AdminSettings, target: DbSettings, timeout: float) -> _Session:
     secrets: list[str | None] = [admin.password, target.password]
-    params = _admin_params(admin, secrets)
+    params = _admin_params(admin, target, secrets)
     try:
         conn = connect(params, timeout, autocommit=True)
     except ConnectFailed as failed:
+
+        def tried(key: str, unknown: str) -> str:
+            # What libpq used: the URL's or our default, else its own environment variable.
+            return str(params.get(key) or os.environ.get(ADMIN_DEFAULTS[key]) or unknown)
+
         where = Where(
-            str(params.get("host") or "the default host"),
-            str(params.get("port") or "default port"),
-            str(params.get("user") or "(default)"),
-            str(params.get("dbname") or "(default)"),
+            tried("host", "the default host"),
+            tried("port", "default port"),
+            tried("user", "(default)"),
+            tried("dbname", "(default)"),
             str(params.get("sslmode") or "prefer"),
             timeout,
         )
         message, hint = explain(failed.cause, where, failed.raw)
         if failed.cause in ("auth_failed", "no_password", "hba_rejected"):
             hint = ADMIN_AUTH_HINT
+        elif not admin.url:
+            hint = f"{hint}; or, for another admin server or user, {ADMIN_URL_HINT}"
         raise StepFailed(
             mask(f"Admin connection failed: {message}", secrets),
             hint,

@@ -148,47 +148,48 @@ def _provision_asking_for_password(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def provision_step(
+    ctx: Context, values: Mapping[str, Value], result: Result, sslmode: Value
+) -> bool:
+    """--create-db: the role and database, before init writes anything, so a failure leaves a
+    working .env as it was. False (and a failed check saying why) when it could not be done."""
+    settings = settings_from(values, ctx.args, sslmode)
+    admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
+    try:
+        report = _provision_asking_for_password(ctx, admin_url, settings)
+    except RecioError as error:
+        result.checks.append(
+            Check(
+                "db.provision",
+                "create database",
+                "fail",
+                error.message,
+                error.hint,
+                {"cause": error.cause},
+            )
+        )
+        return False
+    result.checks.extend(report.to_checks())
+    if report.changed:
+        result.actions.append(
+            ActionRecord(
+                "provision", f"{settings.user}@{settings.dbname}", " ".join(report.steps), "done"
+            )
+        )
+    return True
+
+
 def database_steps(
     ctx: Context, values: Mapping[str, Value], result: Result, sslmode: Value
 ) -> None:
-    """--create-db (provision), then the connection test unless --skip-db-check."""
-    create = getattr(ctx.args, "create_db", False)
-    if ctx.args.skip_db_check and not create:
-        # Not even imported: psycopg costs ~100 ms at start-up.
-        result.checks.append(skipped())
-        return
-    settings = settings_from(values, ctx.args, sslmode)
-    if create:
-        admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
-        try:
-            report = _provision_asking_for_password(ctx, admin_url, settings)
-        except RecioError as error:
-            # .env is already written; report the cause and fix instead of aborting the report.
-            result.checks.append(
-                Check(
-                    "db.provision",
-                    "create database",
-                    "fail",
-                    error.message,
-                    error.hint,
-                    {"cause": error.cause},
-                )
-            )
-            return
-        result.checks.extend(report.to_checks())
-        if report.changed:
-            result.actions.append(
-                ActionRecord(
-                    "provision",
-                    f"{settings.user}@{settings.dbname}",
-                    " ".join(report.steps),
-                    "done",
-                )
-            )
+    """The connection test, unless --skip-db-check (then psycopg is not even imported: it
+    costs ~100 ms at start-up)."""
     if ctx.args.skip_db_check:
         result.checks.append(skipped())
         return
     from recio_setup.db.probe import probe
+
+    settings = settings_from(values, ctx.args, sslmode)
 
     with ctx.output.progress(f"testing PostgreSQL at {settings.host}:{settings.port}"):
         outcome = probe(settings)

@@ -268,6 +268,11 @@ def run(ctx: Context) -> Result:
             return _dry_run_result(ctx, result, plan, env)
         if ctx.interactive:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
+        if ctx.args.create_db and not dbflags.provision_step(ctx, values, result, sslmode):
+            result.exit_code = EXIT_PROBLEMS
+            result.summary = "nothing was written: the role and database could not be created"
+            return result
+        provisioned = result.actions
         with run_lock(ctx, tree, ctx.paths.lock_rel):
             # Planned again under the lock: another run may have changed the tree meanwhile.
             def plan_now() -> Plan:
@@ -275,6 +280,7 @@ def run(ctx: Context) -> Result:
                 return build_plan(ctx, tree, env, host)
 
             _apply(ctx, tree, plan_now, result)
+        result.actions = [*provisioned, *result.actions]
     if result.exit_code == 0:
         try:
             dbflags.database_steps(ctx, values, result, sslmode)

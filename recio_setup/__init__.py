@@ -36,6 +36,9 @@ _RUNTIME = (
 _LAZY = {
     **dict.fromkeys(_RUNTIME, "recio_setup.runtime.api"),
     "ensure_data_dirs": "recio_setup.tree.datatree",
+    "get_db_settings": "recio_setup.runtime.database",
+    "get_database_url": "recio_setup.runtime.database",
+    "DatabaseSettingsError": "recio_setup.runtime.database",
     "get_kalshi_credentials": "recio_setup.runtime.kalshi",
     "KalshiCredentials": "recio_setup.runtime.kalshi",
     "CredentialsError": "recio_setup.runtime.kalshi",

@@ -16,11 +16,12 @@ import pytest
 from recio_setup.db.connect import mask
 from recio_setup.db.probe import DbProbe, probe
 from recio_setup.db.target import DbSettings
-from recio_setup.db.url import SSLMODES, parse_database_url
+from recio_setup.db.url import parse_database_url
 from recio_setup.env.settings import generate_password
 from recio_setup.errors import UsageError
 from recio_setup.masking import redact_url
 from recio_setup.result import MASK
+from recio_setup.runtime.database import SSLMODES
 from tests.pgserver import (
     HBA_REJECTED_ROLE,
     create_role,

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recio_setup.db.url import SSLMODES
 from recio_setup.errors import UsageError
+from recio_setup.runtime.database import SSLMODES
 
 # PostgreSQL truncates longer identifiers silently, which would create a role nobody asked for.
 MAX_IDENTIFIER_BYTES = 63

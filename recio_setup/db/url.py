@@ -14,9 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from recio_setup.errors import UsageError
 from recio_setup.masking import redact_url
-
-# libpq's sslmode words; the one list the flag, the environment, URLs and DbSettings check against.
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+from recio_setup.runtime.database import SSLMODES
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 

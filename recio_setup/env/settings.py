@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recio_setup.db.url import SSLMODES
 from recio_setup.db.url import parse_database_url as parse_url
 from recio_setup.errors import PROGRAM, UsageError
 from recio_setup.result import Value
+from recio_setup.runtime.database import SSLMODES
 from recio_setup.runtime.host import validate_host
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

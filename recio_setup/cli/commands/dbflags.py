@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from recio_setup.db.url import SSLMODES
 from recio_setup.env.settings import SSLMODE_FIELD, describe_source
 from recio_setup.errors import RecioError, UsageError
 from recio_setup.result import ActionRecord, Check, Result, Value
+from recio_setup.runtime.database import SSLMODES
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context

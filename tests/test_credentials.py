@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -469,3 +470,38 @@ def test_an_email_longer_than_an_address_can_be_is_bad_input(
 ) -> None:
     run = add(cli, write_key(tmp_path, keys["rsa2048"]), "--email", "a" * 300 + "@b.co")
     assert run.code == 2 and not (project / FOLDER / "demo/kalshi.pem").exists()
+
+
+@pytest.mark.slow
+def test_a_replacement_killed_anywhere_never_pairs_the_new_key_with_the_old_id(
+    tmp_path: Path, keys: dict[str, bytes]
+) -> None:
+    """SIGKILL before each file-changing call of `credentials add --yes` over an existing pair:
+    the entry is the old pair, the new pair, or broken; never a valid-looking mix."""
+    old_key, new_key = write_key(tmp_path, keys["rsa2048"]), write_key(tmp_path, keys["other"], "n")
+    template = tmp_path / "template"
+    template.mkdir()
+    cli = Cli(template)
+    assert cli("--non-interactive", "--skip-db-check", "--host", "127.0.0.1").code == 0
+    assert add(cli, old_key).code == 0
+    count_file = tmp_path / "count"
+    args = ("credentials", "add", "--env", "demo", "--key-id", OTHER_ID, "--yes")
+    shutil.copytree(template, tmp_path / "counted", symlinks=True)
+    counted = Cli(tmp_path / "counted").process(
+        *args, "--private-key-file", str(new_key),
+        env={"RECIO_TEST_KILL_AT": "0", "RECIO_TEST_KILL_COUNT": str(count_file)},
+    )  # fmt: skip
+    assert counted.code == 0, counted.all
+    for kill_at in range(1, int(count_file.read_text()) + 1):
+        project = tmp_path / f"run{kill_at}"
+        shutil.copytree(template, project, symlinks=True)
+        killed = Cli(project).process(
+            *args, "--private-key-file", str(new_key), env={"RECIO_TEST_KILL_AT": str(kill_at)}
+        )
+        assert killed.code == -9, (kill_at, killed.all)
+        try:
+            found = get_kalshi_credentials("demo", root=project)
+        except CredentialsError:
+            continue  # broken, and said so: the fix is to add again
+        key = Path(found.private_key_path).read_bytes()
+        assert (found.key_id, key) in ((KEY_ID, keys["rsa2048"]), (OTHER_ID, keys["other"]))

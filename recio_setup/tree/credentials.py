@@ -16,7 +16,7 @@ touched) and the file created in its place, 0600 from its first byte.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
 from recio_setup.errors import PROGRAM, RecioError, StepFailed
 from recio_setup.result import Check, Status
@@ -32,7 +32,7 @@ from recio_setup.runtime.kalshikey import KeyRejected, validate_private_key
 from recio_setup.runtime.paths import KALSHI_ENVIRONMENTS, Paths
 from recio_setup.tree.fsentry import Found
 from recio_setup.tree.fsops import Tree
-from recio_setup.tree.plan import ArchiveEntry, Plan, ReplaceFile, WriteFile
+from recio_setup.tree.plan import ArchiveEntry, Plan, WriteFile
 
 SECRET_MODE = 0o600
 State = Literal["absent", "valid", "broken"]
@@ -54,13 +54,6 @@ class WriteSecret(WriteFile):
     content: bytes = field(default=b"", repr=False)
     mode: int = SECRET_MODE
     label: str = "credentials file"
-
-
-@dataclass
-class ReplaceSecret(ReplaceFile):
-    content: bytes = field(default=b"", repr=False)
-    mode: int = SECRET_MODE
-    kind: ClassVar[str] = "replace file"
 
 
 @dataclass
@@ -210,24 +203,32 @@ def plan_add(tree: Tree, paths: Paths, env: str, files: dict[str, bytes]) -> Pla
     the archive first. A file that already holds exactly this content, mode 0600, is left alone."""
     folder = env_rel(paths, env)
     _usable_folder(tree, folder)
-    plan = Plan()
+    # Every file that changes is archived before any is written: a run stopped halfway then
+    # leaves a key without its key ID (status: broken), never a new key beside the old ID
+    # (status: valid, and every signed request refused).
+    archive, write = Plan(), Plan()
     for name, content in files.items():
         rel = f"{folder}/{name}"
         found = tree.inspect(rel)
-        if found.kind == "missing":
-            plan.add(WriteSecret(rel, "new credentials", content=content))
-        elif found.kind == "file":
-            if not _same(tree, rel, found, content):
-                plan.add(ReplaceSecret(rel, "new credentials replace it", content=content))
-        elif found.kind in ("blocked", "denied"):
+        if found.kind in ("blocked", "denied"):
             raise StepFailed(f"{rel} cannot be reached ({found.describe()}); nothing was written")
+        if found.kind == "file" and _same(tree, rel, found, content):
+            continue
+        if found.kind == "file":
+            archive.add(ArchiveEntry(rel, "new credentials replace it"))
+            write.add(WriteSecret(rel, "the new credentials", content=content))
+        elif found.kind == "missing":
+            write.add(WriteSecret(rel, "new credentials", content=content))
         else:
             why = f"{found.describe()} stands where {name} belongs (its target is never touched)"
-            plan.add(ArchiveEntry(rel, why))
-            plan.add(WriteSecret(rel, "in its place", content=content))
+            archive.add(ArchiveEntry(rel, why))
+            write.add(WriteSecret(rel, "in its place", content=content))
     legacy = f"{folder}/{LEGACY_KEY_FILE}"
     if tree.inspect(legacy).kind not in ("missing", "blocked", "denied"):
-        plan.add(ArchiveEntry(legacy, f"older layout: {KEY_FILE} takes its place"))
+        archive.add(ArchiveEntry(legacy, f"older layout: {KEY_FILE} takes its place"))
+    plan = Plan()
+    plan.extend(archive)
+    plan.extend(write)
     return plan
 
 

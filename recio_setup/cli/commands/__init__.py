@@ -24,6 +24,17 @@ COMMAND_NAMES = ("init", "check", "reset", "ports", "supervisor", "credentials")
 MAX_LOCK_TIMEOUT = 3600.0
 
 
+def add_lock_timeout(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--lock-timeout, for the commands that change the tree under the run lock."""
+    group.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait this long for another run's lock (default: 10)",
+    )
+
+
 def validate_lock_timeout(args: argparse.Namespace) -> None:
     import math
 

@@ -22,6 +22,7 @@ from recio_setup.tree.modes import mode_to_set
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
+    from recio_setup.tree.plan import Plan
 
 # A command that never writes into the project: even its crash log goes to the temp folder.
 READ_ONLY = True
@@ -231,22 +232,21 @@ def interrupted_run_checks(ctx: Context, tree: Tree) -> list[Check]:
     ]
 
 
+def _to_do(plan: Plan, check_id: str) -> list[Check]:
+    """What init would do to a config file, as the failures check reports."""
+    return [
+        Check(
+            check_id, f"config {a.path}", "fail", a.reason, f"run `{PROGRAM} init`", repair="init"
+        )
+        for a in plan.actions
+    ]
+
+
 def config_checks(ctx: Context, tree: Tree, host: str) -> list[Check]:
     from recio_setup.tree.configfiles import plan_config_files
 
     plan = plan_config_files(tree, ctx.paths, host, "check")
-    checks = [
-        Check(
-            "config.change",
-            f"config {a.path}",
-            "fail",
-            a.reason,
-            f"run `{PROGRAM} init`",
-            repair="init",
-        )
-        for a in plan.actions
-    ]
-    return checks + plan.findings
+    return _to_do(plan, "config.change") + plan.findings
 
 
 def supervisor_checks(ctx: Context, tree: Tree) -> list[Check]:
@@ -257,18 +257,7 @@ def supervisor_checks(ctx: Context, tree: Tree) -> list[Check]:
     if isinstance(manifest, str):
         return [unusable_manifest(manifest)]
     plan = plan_supervisor(tree, ctx.paths, manifest, "check").plan
-    checks = [
-        Check(
-            "supervisor.file",
-            f"config {a.path}",
-            "fail",
-            a.reason,
-            f"run `{PROGRAM} init`",
-            repair="init",
-        )
-        for a in plan.actions
-    ]
-    return plan.findings + checks
+    return plan.findings + _to_do(plan, "supervisor.file")
 
 
 def port_checks(ctx: Context, tree: Tree) -> list[Check]:

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import run_lock, validate_lock_timeout
+from recio_setup.cli.commands import add_lock_timeout, run_lock, validate_lock_timeout
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, StepFailed, UsageError
 from recio_setup.result import Check, Result, Value
 from recio_setup.runtime.kalshi import AUTH_FILE, CREDENTIAL_LIMIT, KEY_FILE, render_auth
@@ -57,13 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dry-run", action="store_true", help="check and print the plan only")
     group.add_argument("--yes", "-y", action="store_true", help="replace or remove without asking")
     group.add_argument("--non-interactive", action="store_true", help="never prompt")
-    group.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="wait this long for another run's lock (default: 10)",
-    )
+    add_lock_timeout(group)
 
 
 # The options that mean something only to some actions: given to another, they are refused,

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import dbflags, run_lock, validate_lock_timeout
+from recio_setup.cli.commands import add_lock_timeout, dbflags, run_lock, validate_lock_timeout
 from recio_setup.env.plan import EnvPlan, EnvState, plan_env, read_env
 from recio_setup.env.settings import (
     DEFAULT_PASSWORD,
@@ -95,13 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the plan and a masked diff of .env; change nothing",
     )
-    run.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="wait this long for another run's lock (default: 10)",
-    )
+    add_lock_timeout(run)
     dbflags.add_arguments(parser, provisioning=True)
 
 

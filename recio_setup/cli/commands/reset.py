@@ -12,7 +12,7 @@ import os
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import run_lock, validate_lock_timeout
+from recio_setup.cli.commands import add_lock_timeout, run_lock, validate_lock_timeout
 from recio_setup.env.repair import plan_env_repair
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, StepFailed, UsageError
 from recio_setup.result import ActionRecord, Check, Result
@@ -79,13 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not ask for confirmation (required without a terminal for --all and --undo)",
     )
-    group.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="wait this long for another run's lock (default: 10)",
-    )
+    add_lock_timeout(group)
 
 
 def _validate(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import run_lock, validate_lock_timeout
+from recio_setup.cli.commands import add_lock_timeout, run_lock, validate_lock_timeout
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM, StepFailed
 from recio_setup.result import Check, Result
 from recio_setup.runtime.paths import SUPERVISOR_CONFIG_REL
@@ -35,13 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plan and the file's diff; change nothing"
     )
-    parser.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="wait this long for another run's lock (default: 10)",
-    )
+    add_lock_timeout(parser)
 
 
 def _plan(ctx: Context, tree: Tree) -> ConfPlan:

@@ -65,10 +65,11 @@ class UserCli:
     uid: int
     gid: int
     python: str
+    code: Path  # a copy of the package the user can read, wherever the checkout is
 
     def __call__(self, *args: str, umask: int = 0o022) -> Run:
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        paths = [str(REPO), sysconfig.get_paths()["purelib"], str(GUARD_DIR)]
+        paths = [str(self.code), sysconfig.get_paths()["purelib"], str(self.code / "guard")]
         env.update(
             {
                 "PYTHONPATH": os.pathsep.join(paths),
@@ -92,6 +93,22 @@ class UserCli:
         return Run(done.returncode, done.stdout, done.stderr)
 
 
+def _readable_code(folder: Path) -> Path:
+    """The package, its templates, python-dotenv and the test guard, copied where the user can
+    read them: a checkout (and its venv) under a private folder, as `mktemp -d` makes, is out of
+    its reach. These runs need nothing else (no terminal, no database, the host given)."""
+    import dotenv
+
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "recio_setup", folder / "recio_setup", ignore=skip)
+    shutil.copytree(REPO / "templates", folder / "templates")
+    shutil.copytree(Path(dotenv.__file__).parent, folder / "dotenv", ignore=skip)
+    shutil.copytree(GUARD_DIR, folder / "guard", ignore=skip)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
+
+
 @pytest.fixture
 def user_cli() -> Iterator[UserCli]:
     if os.geteuid() == 0:
@@ -109,7 +126,7 @@ def user_cli() -> Iterator[UserCli]:
         root = base / "project"
         root.mkdir()
         os.chown(root, uid, gid)
-        yield UserCli(root, uid, gid, python)
+        yield UserCli(root, uid, gid, python, _readable_code(base / "code"))
     finally:
         for folder, dirs, _files in os.walk(base):
             for name in dirs:

@@ -365,6 +365,14 @@ def check_installed_here():
         )
 
 
+def wanted_extras(args):
+    """The PostgreSQL server binaries (the localdb extra, ~42 MB) only for the commands that run
+    them: `--local-db` and `db start|stop`. A first run without them does not download them."""
+    if "--local-db" in args or ("db" in args and ("start" in args or "stop" in args)):
+        return ("localdb",)
+    return ()
+
+
 def exec_module(python, args):
     os.environ.setdefault(LAUNCHER_ROOT_ENV, PROJECT_DIR)
     command = [python, "-m", "recio_setup"] + list(args)
@@ -380,7 +388,7 @@ def main(argv=None):
         if rest in (["-h"], ["--help"]):
             sys.stdout.write(LAUNCHER_HELP + "\n")
         if use_venv:
-            python = ensure_venv(venv_dir)
+            python = ensure_venv(venv_dir, wanted_extras(rest))
         else:
             check_installed_here()
             python = sys.executable

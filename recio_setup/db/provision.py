@@ -239,8 +239,11 @@ def _create_database(session: _Session, admin: _Admin, target: DbSettings) -> li
 
     role = sql.Identifier(target.user)
     steps: list[str] = []
+    # Giving a database away takes membership of the owner; from PostgreSQL 16 the right to
+    # SET ROLE to it, which a CREATEROLE admin lacks for the roles it made unless granted.
     member = session.run(
-        "select pg_has_role(current_user, %s, 'MEMBER')",
+        "select pg_has_role(current_user, %s, case when "
+        "current_setting('server_version_num')::int >= 160000 then 'SET' else 'MEMBER' end)",
         (target.user,),
         cause="provision_failed",
         what="check role membership",

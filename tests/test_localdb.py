@@ -3,6 +3,7 @@ server binaries of the localdb extra, end to end through bootstrap.py as a user 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -317,3 +318,29 @@ def test_bootstrap_installs_the_server_binaries_only_when_asked() -> None:
     assert bootstrap.wanted_extras(["db", "start"]) == ("localdb",)
     assert bootstrap.wanted_extras(["--non-interactive"]) == ()
     assert bootstrap.wanted_extras(["db", "status"]) == ()
+
+
+def test_the_wizard_with_local_db_asks_neither_host_nor_port(reachable: Path) -> None:
+    import pexpect
+
+    from tests.test_wizard import ENTER, answer_text, no_kalshi, spawn
+
+    child = spawn(reachable, "--local-db", "--host", "127.0.0.1", "--no-auth-enabled")
+    child.logfile_read = io.StringIO()
+    answer_text(child, "Database name", "local_wizard_db")
+    answer_text(child, "Database user", "local_wizard_user")
+    child.expect("Database password")
+    child.send(ENTER)  # the first choice: generate one
+    no_kalshi(child)
+    child.expect("POSTGRES_PORT")
+    child.expect("flag --local-db")
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF, timeout=90)
+    child.close()
+    transcript = child.logfile_read.getvalue()
+    assert child.exitstatus == 0, transcript
+    assert "Database name" in transcript  # the transcript is the whole session
+    assert "PostgreSQL host" not in transcript and "PostgreSQL port" not in transcript
+    assert "Create the role and database" not in transcript  # --local-db does that itself
+    assert service(reachable, "select current_database()") == "[('local_wizard_db',)]"

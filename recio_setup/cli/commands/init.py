@@ -176,10 +176,10 @@ def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> tuple[dict[s
         detect_host({}, candidates),
         rejected=rejected if ctx.interactive else None,
     )
+    if ctx.args.local_db:  # given, so the wizard does not ask for them
+        _local_db_values(ctx, values)
     _fill_password(values, ctx)
     asked = ctx.interactive and _ask(ctx, values, rejected, candidates, sslmode)
-    if ctx.args.local_db:
-        _local_db_values(ctx, values)
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)
@@ -217,7 +217,7 @@ def _ask(
         )
         return False
     only = set(rejected) if complete and not ctx.args.reconfigure else None
-    offer = not (ctx.args.create_db or ctx.args.skip_db_check)
+    offer = not (ctx.args.create_db or ctx.args.local_db or ctx.args.skip_db_check)
     kalshi: list[KalshiAnswer] = []
     answers, create_db = run_wizard(
         values,

@@ -174,50 +174,30 @@ class LocalCluster:
                 hint=f"create it with `{PROGRAM} init --local-db`",
                 cause="localdb_absent",
             )
-        account = server_account(self.data)
-        binaries = self._usable_binaries(binaries, account)
         if status.port is not None and port_is_taken(status.port):
             raise PortTaken(status.port)
         self._clear_stale_lock(self.data / "postmaster.pid")
         if status.port is not None:
             self._clear_stale_lock(self.folder / SOCKETS / f".s.PGSQL.{status.port}.lock")
-        self._run(
-            binaries,
-            account,
-            "pg_ctl",
-            "-D",
-            DATA,
-            "-l",
-            LOG,
-            "-w",
-            "-t",
-            str(int(timeout)),
-            "start",
-            what="start the server",
-        )
+        self._pg_ctl(binaries, "start", ["-l", LOG], timeout, what="start the server")
         return self.status()
 
     def stop(self, binaries: ServerBinaries, timeout: float = START_TIMEOUT) -> Status:
         status = self.status()
         if status.state != "running":
             return status
+        self._pg_ctl(binaries, "stop", ["-m", "fast"], timeout, what="stop the server")
+        return self.status()
+
+    def _pg_ctl(
+        self, binaries: ServerBinaries, action: str, options: list[str], timeout: float, what: str
+    ) -> None:
+        """pg_ctl ACTION, waiting for it, as the server account, with paths relative to the
+        cluster folder (pg_ctl hands them to /bin/sh)."""
         account = server_account(self.data)
         binaries = self._usable_binaries(binaries, account)
-        self._run(
-            binaries,
-            account,
-            "pg_ctl",
-            "-D",
-            DATA,
-            "-m",
-            "fast",
-            "-w",
-            "-t",
-            str(int(timeout)),
-            "stop",
-            what="stop the server",
-        )
-        return self.status()
+        wait = ["-w", "-t", str(int(timeout))]
+        self._run(binaries, account, "pg_ctl", "-D", DATA, *options, *wait, action, what=what)
 
     def _server_pid(self) -> int | None:
         """The PID in postmaster.pid when that process is a live PostgreSQL server."""

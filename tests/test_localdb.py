@@ -243,7 +243,8 @@ def test_a_busy_5432_gives_another_port_clear_of_the_manifest(reachable: Path) -
             squatter.bind(("127.0.0.1", 5432))
             squatter.listen(1)
         except OSError:
-            pass  # something else holds it already: just as good
+            # Held by another program, which may let go of it at any time (no CI runner has one).
+            pytest.skip("port 5432 is held by another program here")
         run = Cli(reachable)("init", "--non-interactive", "--local-db", "--skip-db-check")
     assert run.code == 0, run.err
     port = int(env_file(reachable)["POSTGRES_PORT"] or 0)

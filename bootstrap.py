@@ -367,7 +367,10 @@ def check_installed_here():
 
 def wanted_extras(args):
     """The PostgreSQL server binaries (the localdb extra, ~42 MB) only for the commands that run
-    them: `--local-db` and `db start|stop`. A first run without them does not download them."""
+    them: `--local-db` and `db start|stop`, not a dry run. A first run without them does not
+    download them."""
+    if "--dry-run" in args:
+        return ()
     if "--local-db" in args or ("db" in args and ("start" in args or "stop" in args)):
         return ("localdb",)
     return ()

@@ -48,6 +48,12 @@ class Interrupted(RecioError):
     exit_code = EXIT_INTERRUPTED
 
 
+class Bug(RecioError):
+    """An unexpected exception, as reported: exit 3 (the traceback goes to a log file)."""
+
+    exit_code = EXIT_BUG
+
+
 class StepFailed(RecioError):
     """A step could not be completed; what came before it stays done."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -167,3 +168,15 @@ def test_a_run_in_process_is_the_run_of_a_real_process(cli: Cli, args: tuple[str
     # Most tests call the CLI in pytest's process (tests/conftest.py, Cli); this is what makes
     # that stand for `python -m recio_setup`: the same code, stdout and stderr.
     assert cli(*args, input="pw-from-stdin\r\n") == cli.process(*args, input="pw-from-stdin\r\n")
+
+
+def test_a_bug_under_json_says_exit_code_3_as_the_process_does(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recio_setup.cli import app as cli
+
+    plant_bug(monkeypatch, "check")
+    code = cli.main(["check", "--json", "--root", str(project)])
+    envelope = json.loads(capsys.readouterr().out)
+    assert code == envelope["exit_code"] == 3
+    assert envelope["error"]["cause"] == "bug"

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,8 @@ def _stop_for_good(root: Path) -> None:
     import psutil
 
     pid_file = root / CLUSTER / "data" / "postmaster.pid"
+    if not pid_file.is_file():  # a test may have left a FIFO there
+        return
     try:
         pid = int(pid_file.read_text().split("\n", 1)[0])
         server = psutil.Process(pid)
@@ -319,6 +322,7 @@ def test_bootstrap_installs_the_server_binaries_only_when_asked() -> None:
     assert bootstrap.wanted_extras(["db", "start"]) == ("localdb",)
     assert bootstrap.wanted_extras(["--non-interactive"]) == ()
     assert bootstrap.wanted_extras(["db", "status"]) == ()
+    assert bootstrap.wanted_extras(["--local-db", "--dry-run"]) == ()
 
 
 def test_the_wizard_with_local_db_asks_neither_host_nor_port(reachable: Path) -> None:
@@ -345,3 +349,139 @@ def test_the_wizard_with_local_db_asks_neither_host_nor_port(reachable: Path) ->
     assert "PostgreSQL host" not in transcript and "PostgreSQL port" not in transcript
     assert "Create the role and database" not in transcript  # --local-db does that itself
     assert service(reachable, "select current_database()") == "[('local_wizard_db',)]"
+
+
+# -- what an adversarial review found ---------------------------------------------------------
+def test_a_pid_file_naming_another_server_neither_stops_it_nor_blocks_a_start(
+    reachable: Path, pg: Any
+) -> None:
+    """After a reboot the PID in postmaster.pid may be another PostgreSQL's (here the test
+    server's): it is not this cluster's, so `db stop` must leave it alone."""
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    assert cli("db", "stop").code == 0
+    other = int((pg.data / "postmaster.pid").read_text().split("\n", 1)[0])
+    pid_file = reachable / CLUSTER / "data" / "postmaster.pid"
+    pid_file.write_text(f"{other}\n{pg.data}\n")
+    status = cli("db", "status", "--json")
+    assert valid(status.out)["result"]["data"]["state"] == "stopped"
+    assert cli("db", "stop").code == 0
+    assert pg.execute("select 1") == [(1,)]  # the other server still runs
+    assert cli("db", "start").code == 0
+
+
+@pytest.mark.parametrize("content", ["", "garbage\n"])
+def test_a_damaged_pid_file_does_not_block_a_start(reachable: Path, content: str) -> None:
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    assert cli("db", "stop").code == 0
+    (reachable / CLUSTER / "data" / "postmaster.pid").write_text(content)
+    started = cli("db", "start")
+    assert started.code == 0, started.err
+
+
+def test_a_fifo_in_the_cluster_is_refused_not_waited_on(reachable: Path) -> None:
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    assert cli("db", "stop").code == 0
+    os.mkfifo(reachable / CLUSTER / "data" / "postmaster.pid")
+    status = cli("db", "status", timeout=10)
+    assert status.code == 1
+    assert "FIFO" in status.err and "Traceback" not in status.err
+
+
+def test_a_symlink_to_another_projects_cluster_is_refused(reachable: Path) -> None:
+    first, second = reachable / "first", reachable / "second"
+    first.mkdir()
+    second.mkdir()
+    try:
+        assert Cli(first)("init", "--non-interactive", "--local-db").code == 0
+        (second / "backend/data").mkdir(parents=True)
+        (second / CLUSTER).symlink_to(first / CLUSTER)
+        for args in (("init", "--non-interactive", "--local-db"), ("db", "stop")):
+            run = Cli(second)(*args)
+            assert run.code == 1, run.out + run.err
+            assert "not a real folder" in run.err
+        assert Cli(first)("check", "-q").code == 0  # its role's password and server untouched
+    finally:
+        _stop_for_good(first)
+
+
+def test_a_leftover_of_a_killed_initdb_is_set_aside(reachable: Path) -> None:
+    # What initdb leaves when killed after writing PG_VERSION, and a data/ it never finished.
+    leftover = reachable / CLUSTER / "data.initdb"
+    leftover.mkdir(parents=True)
+    (leftover / "PG_VERSION").write_text("18\n")
+    run = Cli(reachable)("init", "--non-interactive", "--local-db")
+    assert run.code == 0, run.err
+    assert (reachable / CLUSTER / "data.unfinished-1" / "PG_VERSION").is_file()
+
+
+def test_the_cluster_folder_gets_its_mode_back(reachable: Path) -> None:
+    folder = reachable / CLUSTER
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    assert Cli(reachable)("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    assert folder.stat().st_mode & 0o7777 == 0o700
+
+
+def test_a_port_set_with_alter_system_is_the_port(reachable: Path) -> None:
+    import psycopg
+
+    from tests.pgserver import free_port
+
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db", "--skip-db-check").code == 0
+    port = int(env_file(reachable)["POSTGRES_PORT"] or 0)
+    password = (reachable / CLUSTER / "superuser.password").read_text().strip()
+    moved = free_port()
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    with psycopg.connect(url, password=password, autocommit=True) as conn:
+        conn.execute(f"alter system set port = {moved}")
+    assert cli("db", "stop").code == 0
+    assert cli("db", "start").code == 0
+    status = valid(cli("db", "status", "--json").out)["result"]["data"]
+    assert status["state"] == "running" and status["port"] == moved
+
+
+def test_a_password_edited_in_env_is_set_on_the_role_and_said(reachable: Path) -> None:
+    cli = Cli(reachable)
+    assert cli("init", "--non-interactive", "--local-db").code == 0
+    env = (reachable / ".env").read_text()
+    old = str(env_file(reachable)["POSTGRES_PASSWORD"])
+    (reachable / ".env").write_text(env.replace(old, "edited-by-hand-42"))
+    run = cli("init", "--non-interactive", "--local-db", "--json")
+    assert run.code == 0, run.err
+    result = valid(run.out)["result"]
+    assert [a["kind"] for a in result["actions"]] == ["provision"]
+    assert result["summary"] != "ready: everything was already in place"
+    assert "edited-by-hand-42" not in run.out + run.err
+    assert cli("check", "-q").code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--postgres-user", "postgres"], {}),
+        ([], {"POSTGRES_PORT": "6000"}),
+        ([], {"POSTGRES_HOST": "db.example"}),
+    ],
+)
+def test_values_that_contradict_local_db_are_refused(
+    cli: Cli, args: list[str], env: dict[str, str]
+) -> None:
+    run = cli("init", "--non-interactive", "--local-db", *args, env=env)
+    assert run.code == 2, run.err
+    assert "--local-db" in run.err or "superuser" in run.err
+    assert not (cli.root / ".env").exists() and not (cli.root / CLUSTER).exists()
+
+
+def test_two_runs_at_once_end_in_one_working_setup(reachable: Path) -> None:
+    cli = Cli(reachable)
+    command = [sys.executable, "-m", "recio_setup", "--non-interactive", "--local-db"]
+    env = cli.env({"PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    runs = [subprocess.Popen(command, cwd=reachable, env=env, **pipes) for _ in range(2)]  # type: ignore[call-overload]
+    outcomes = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outcomes
+    assert cli("check", "-q").code == 0

@@ -19,8 +19,8 @@ from recio_setup import __version__
 from recio_setup.cli.output import Output, program_name
 from recio_setup.cli.parser import build_parser, command_first, command_module
 from recio_setup.errors import (
-    EXIT_BUG,
     EXIT_PROBLEMS,
+    Bug,
     Interrupted,
     RecioError,
     UsageError,
@@ -172,10 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _unexpected(exc: Exception, root: Path | None, output: Output, command: str) -> int:
     """A bug: a short message, and the traceback in a log file."""
     log_path = write_crash_log(root, output)
-    unexpected = RecioError(
+    unexpected = Bug(
         f"unexpected error: {type(exc).__name__}: {exc}",
         hint="this is a bug in recio-setup; the log has the traceback, please report it",
         cause="bug",
     )
     output.error(unexpected, command=command, log_path=log_path)
-    return EXIT_BUG
+    return unexpected.exit_code

@@ -110,6 +110,8 @@ def _command(pid: int) -> str | None:
     try:
         process = psutil.Process(pid)
         command = " ".join(process.cmdline()) or process.name()
+        # One line whatever its arguments hold (a newline, an escape sequence).
+        command = "".join(ch if ch.isprintable() else " " for ch in command)
     except (psutil.Error, OSError):
         return None
     return command if len(command) <= COMMAND_LIMIT else command[: COMMAND_LIMIT - 3] + "..."

@@ -15,7 +15,6 @@ the folder itself through the tree's safe operations and hold the run lock.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import socket
@@ -25,6 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from recio_setup.db.account import Account, require_reachable, server_account
+from recio_setup.db.clusterfiles import (
+    LOCK_FILE_LIMIT,
+    configured_port,
+    denied,
+    is_server_of,
+    logged_reason,
+    pid_in,
+    read_text,
+    size_of,
+)
 from recio_setup.db.server import ServerBinaries
 from recio_setup.errors import PROGRAM, StepFailed
 
@@ -32,6 +41,7 @@ SUPERUSER = "postgres"
 LISTEN_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 5432
 DATA = "data"
+INITDB_FOLDER = "data.initdb"
 PASSWORD_FILE = "superuser.password"  # noqa: S105 (a file name, not a password)
 SOCKETS = "run"
 LOG = "server.log"
@@ -72,44 +82,46 @@ class LocalCluster:
         return self.folder / PASSWORD_FILE
 
     def exists(self) -> bool:
-        return (self.data / "PG_VERSION").is_file()
+        """data/ appears only when initdb has finished (it works in data.initdb/ until then)."""
+        try:
+            (self.data / "PG_VERSION").stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except PermissionError as exc:
+            raise denied(self.data) from exc
+        return True
 
     def configured_port(self) -> int | None:
-        """The last `port = N` of postgresql.conf (a later line wins, as for the server)."""
-        port = None
-        with contextlib.suppress(OSError):
-            for line in (self.data / "postgresql.conf").read_text(errors="replace").splitlines():
-                name, _, value = line.partition("=")
-                if name.strip() == "port":
-                    digits = value.split("#", 1)[0].strip().strip("'")
-                    port = int(digits) if digits.isdigit() else port
-        return port
+        return configured_port(self.data) if self.exists() else None
 
     def status(self) -> Status:
         if not self.exists():
             return Status("absent", self.folder)
-        version = (self.data / "PG_VERSION").read_text(errors="replace").strip() or None
+        version = (read_text(self.data / "PG_VERSION", 64) or "").strip() or None
         pid = self._server_pid()
         state = "running" if pid else "stopped"
         return Status(state, self.folder, self.configured_port(), pid, version)
 
     def superuser_password(self) -> str:
-        try:
-            return self.password_file.read_text().strip()
-        except OSError as exc:
+        password = (read_text(self.password_file, 4096) or "").strip()
+        if not password:
             raise StepFailed(
-                f"the local PostgreSQL's superuser password file {self.password_file} cannot be "
-                f"read ({exc.strerror})",
-                hint="it is written when the cluster is created; if it is lost, set a new "
-                "password as that superuser and put it in the file (mode 0600)",
+                f"the local PostgreSQL's superuser password file {self.password_file} is "
+                "missing or empty",
+                hint="it cannot be recovered, since every login needs it: stop the server, move "
+                f"{self.folder} aside (its data stays there) and run `{PROGRAM} init --local-db` "
+                "again for a new cluster",
                 cause="localdb_password_missing",
-            ) from exc
+            )
+        return password
 
     # -- creating ------------------------------------------------------------------------------
     def initialise(self, binaries: ServerBinaries, port: int) -> None:
-        """initdb into data/ with a generated superuser password, scram-sha-256, loopback only."""
+        """initdb with a generated superuser password, scram-sha-256, loopback only: into
+        data.initdb/, renamed to data/ once complete, so a killed initdb never looks finished."""
         account = server_account(self.data)
-        self._set_aside_an_unfinished_initdb()
+        self._set_aside(self.folder / INITDB_FOLDER)
+        self._set_aside(self.data)
         self._write_password()
         (self.folder / SOCKETS).mkdir(mode=0o755, exist_ok=True)
         if account is not None:
@@ -127,7 +139,7 @@ class LocalCluster:
             account,
             "initdb",
             "-D",
-            DATA,
+            INITDB_FOLDER,
             "-U",
             SUPERUSER,
             f"--pwfile={PASSWORD_FILE}",
@@ -138,6 +150,7 @@ class LocalCluster:
             *(f"--set={name}={value}" for name, value in settings.items()),
             what="create the cluster (initdb)",
         )
+        (self.folder / INITDB_FOLDER).rename(self.data)
 
     def _write_password(self) -> None:
         """0600 from its first byte; an existing file (an earlier, unfinished run) is kept."""
@@ -152,15 +165,16 @@ class LocalCluster:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def _set_aside_an_unfinished_initdb(self) -> None:
-        """A data/ without PG_VERSION is what a killed initdb leaves (no data in it): moved
-        aside, never deleted, so initdb can start again."""
-        if self.data.exists() and not self.exists():
-            for number in range(1, 1000):
-                aside = self.folder / f"{DATA}.unfinished-{number}"
-                if not aside.exists():
-                    self.data.rename(aside)
-                    return
+    def _set_aside(self, path: Path) -> None:
+        """What a killed initdb left (no data in it): moved aside, never deleted, so initdb
+        can start again."""
+        if not os.path.lexists(path):
+            return
+        for number in range(1, 1000):
+            aside = self.folder / f"{DATA}.unfinished-{number}"
+            if not os.path.lexists(aside):
+                path.rename(aside)
+                return
 
     # -- running -------------------------------------------------------------------------------
     def start(self, binaries: ServerBinaries, timeout: float = START_TIMEOUT) -> Status:
@@ -176,6 +190,7 @@ class LocalCluster:
             )
         if status.port is not None and port_is_taken(status.port):
             raise PortTaken(status.port)
+        self._require_a_regular_log()
         self._clear_stale_lock(self.data / "postmaster.pid")
         if status.port is not None:
             self._clear_stale_lock(self.folder / SOCKETS / f".s.PGSQL.{status.port}.lock")
@@ -200,16 +215,28 @@ class LocalCluster:
         self._run(binaries, account, "pg_ctl", "-D", DATA, *options, *wait, action, what=what)
 
     def _server_pid(self) -> int | None:
-        """The PID in postmaster.pid when that process is a live PostgreSQL server."""
-        pid = _pid_in(self.data / "postmaster.pid")
-        return pid if pid is not None and _is_postgres(pid) else None
+        """The PID in postmaster.pid when that process is this cluster's running server."""
+        pid = pid_in(self.data / "postmaster.pid")
+        return pid if pid is not None and is_server_of(pid, self.data) else None
 
     def _clear_stale_lock(self, path: Path) -> None:
-        """A lock file whose PID is no PostgreSQL (dead, or reused after a reboot) would make
-        the server refuse to start; the server removes it itself only when the PID is dead."""
-        pid = _pid_in(path)
-        if pid is not None and not _is_postgres(pid):
-            path.unlink(missing_ok=True)
+        """A lock file whose PID is not this cluster's server (dead, reused after a reboot, or
+        not a PID at all after a power loss) would make the server refuse to start; PostgreSQL
+        clears it itself only when the PID is dead."""
+        if read_text(path, LOCK_FILE_LIMIT) is None:
+            return
+        pid = pid_in(path)
+        if pid is None or not is_server_of(pid, self.data):
+            path.unlink()
+
+    def _require_a_regular_log(self) -> None:
+        log = self.folder / LOG
+        if log.is_symlink() or (os.path.lexists(log) and not log.is_file()):
+            raise StepFailed(
+                f"{log} is not a regular file; the server would write its log through it",
+                hint=f"move {log} out of the way, then run `{PROGRAM} db start` again",
+                cause="localdb_bad_file",
+            )
 
     def preflight(self, binaries: ServerBinaries) -> None:
         """What would stop the server, checked before anything is created: a path pg_ctl cannot
@@ -241,6 +268,7 @@ class LocalCluster:
         self, binaries: ServerBinaries, account: Account | None, tool: str, *args: str, what: str
     ) -> None:
         extra = account.run_as() if account is not None else {}
+        log_size = size_of(self.folder / LOG)
         try:
             done = subprocess.run(
                 [str(binaries.tool(tool)), *args],
@@ -253,28 +281,15 @@ class LocalCluster:
                 **extra,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise StepFailed(
-                f"could not {what}: {exc}", hint=f"see {self.folder / LOG}", cause="localdb_failed"
-            ) from exc
-        if done.returncode != 0:
-            text = (done.stderr or done.stdout).strip().splitlines()
-            reason = self._logged_reason() or (text[-1] if text else f"{tool} failed")
-            raise StepFailed(
-                f"could not {what}: {reason}",
-                hint=f"the server's log is {self.folder / LOG}",
-                cause="localdb_failed",
-            )
-
-    def _logged_reason(self) -> str | None:
-        """The server's last FATAL or PANIC line: pg_ctl itself only says to read the log."""
-        try:
-            with (self.folder / LOG).open("rb") as log:
-                log.seek(max(0, log.seek(0, os.SEEK_END) - 8192))
-                lines = log.read().decode(errors="replace").splitlines()
-        except OSError:
-            return None
-        found = [line for line in lines if "FATAL:" in line or "PANIC:" in line]
-        return found[-1].split(":", 3)[-1].strip() if found else None
+            raise StepFailed(f"could not {what}: {exc}", cause="localdb_failed") from exc
+        if done.returncode == 0:
+            return
+        said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        errors = [line for line in said if "error" in line.lower()] or said
+        logged = logged_reason(self.folder / LOG, log_size) if tool == "pg_ctl" else None
+        reason = logged or (errors[-1].strip() if errors else f"{tool} failed")
+        log_hint = f"the server's log is {self.folder / LOG}" if tool == "pg_ctl" else None
+        raise StepFailed(f"could not {what}: {reason}", hint=log_hint, cause="localdb_failed")
 
 
 class PortTaken(StepFailed):
@@ -313,21 +328,3 @@ def choose_port(reserved: set[int]) -> int:
             port = int(probe.getsockname()[1])
         if port not in reserved:
             return port
-
-
-def _pid_in(path: Path) -> int | None:
-    try:
-        first = path.read_text(errors="replace").split("\n", 1)[0].strip()
-    except OSError:
-        return None
-    return int(first) if first.isdigit() and int(first) > 0 else None
-
-
-def _is_postgres(pid: int) -> bool:
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and process.name().startswith("postgres")
-    except psutil.Error:
-        return False

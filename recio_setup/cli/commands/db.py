@@ -6,14 +6,14 @@ import argparse
 from typing import TYPE_CHECKING
 
 from recio_setup.cli.commands import add_lock_timeout, run_lock, validate_lock_timeout
-from recio_setup.cli.commands.localdb import cluster_of, start
+from recio_setup.cli.commands.localdb import cluster_of, real_folder, start
 from recio_setup.errors import EXIT_PROBLEMS, PROGRAM
 from recio_setup.result import Check, Result
 from recio_setup.runtime.paths import LOCAL_DB_REL
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
-    from recio_setup.db.cluster import Status
+    from recio_setup.db.cluster import LocalCluster, Status
 
 READ_ONLY = False
 HELP = "status, start or stop the project-local PostgreSQL (init --local-db)"
@@ -37,25 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Result:
-    validate_lock_timeout(ctx.args)
-    cluster = cluster_of(ctx)
-    if ctx.args.action == "status" or cluster.status().state == "absent":
-        return _report(ctx, cluster.status(), verb=None)
-    from recio_setup.db.server import find_binaries
     from recio_setup.tree.fsops import Tree
 
-    binaries = find_binaries()
-    with Tree(ctx.paths.root) as tree, run_lock(ctx, tree, ctx.paths.lock_rel):
-        before = cluster.status()
-        if ctx.args.action == "start" and before.state != "running":
-            status = start(ctx, cluster, binaries)
-        elif ctx.args.action == "stop" and before.state == "running":
-            with ctx.output.progress("stopping the project-local PostgreSQL"):
-                status = cluster.stop(binaries)
-        else:
-            status = before
-    changed = before.state != status.state
-    return _report(ctx, status, verb=ctx.args.action if changed else None)
+    validate_lock_timeout(ctx.args)
+    cluster = cluster_of(ctx)
+    with Tree(ctx.paths.root) as tree:
+        if ctx.args.action == "status" or not real_folder(tree, repair=False):
+            return _report(ctx, cluster.status(), verb=None)
+        with run_lock(ctx, tree, ctx.paths.lock_rel):
+            real_folder(tree)
+            before = cluster.status()
+            status = _act(ctx, cluster, before)
+    return _report(ctx, status, verb=ctx.args.action if before.state != status.state else None)
+
+
+def _act(ctx: Context, cluster: LocalCluster, before: Status) -> Status:
+    """start or stop, when there is something to do (the binaries are needed only then)."""
+    from recio_setup.db.server import find_binaries
+
+    if ctx.args.action == "start" and before.state == "stopped":
+        return start(ctx, cluster, find_binaries())
+    if ctx.args.action == "stop" and before.state == "running":
+        with ctx.output.progress("stopping the project-local PostgreSQL"):
+            return cluster.stop(find_binaries())
+    return before
 
 
 def _report(ctx: Context, status: Status, verb: str | None) -> Result:

@@ -219,9 +219,8 @@ def local_db_step(
     settings = settings_from(values, ctx.args, sslmode)
     checks = provision_local(ctx, settings)
     result.checks.extend(checks)
-    if any(
-        check.data.get("role_created") or check.data.get("database_created") for check in checks
-    ):
+    changes = ("role_created", "role_password_changed", "database_created")
+    if any(check.data.get(change) for check in checks for change in changes):
         result.actions.append(
             ActionRecord(
                 "provision",

@@ -177,24 +177,21 @@ def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> tuple[dict[s
         rejected=rejected if ctx.interactive else None,
     )
     if ctx.args.local_db:  # given, so the wizard does not ask for them
-        _local_db_values(ctx, values)
+        from recio_setup.cli.commands.localdb import set_local_values
+
+        set_local_values(ctx, values)
     _fill_password(values, ctx)
     asked = ctx.interactive and _ask(ctx, values, rejected, candidates, sslmode)
+    if ctx.args.local_db and values["POSTGRES_PASSWORD"].value == DEFAULT_PASSWORD:
+        ctx.output.warn(
+            f"POSTGRES_PASSWORD is the documented default {DEFAULT_PASSWORD!r}: anyone on this "
+            "machine can log in to the local database as the services do. Give another with "
+            "--postgres-password-file (init sets the role's password to it)."
+        )
     for value in values.values():
         if value.secret:
             ctx.output.add_secret(value.value)
     return values, asked
-
-
-def _local_db_values(ctx: Context, values: dict[str, Value]) -> None:
-    """POSTGRES_HOST and POSTGRES_PORT of the project's own cluster (its port once it exists)."""
-    from recio_setup.cli.commands.localdb import SOURCE, planned_port
-    from recio_setup.db.cluster import LISTEN_ADDRESS
-
-    with Tree(ctx.paths.root) as tree:
-        port = planned_port(ctx, tree)
-    values["POSTGRES_HOST"] = Value("POSTGRES_HOST", LISTEN_ADDRESS, SOURCE)
-    values["POSTGRES_PORT"] = Value("POSTGRES_PORT", str(port), SOURCE)
 
 
 def _ask(
@@ -275,14 +272,17 @@ def run(ctx: Context) -> Result:
             return _dry_run_result(ctx, result, plan, env, values)
         if ctx.interactive:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
-        if ctx.args.local_db:
-            dbflags.local_db_step(ctx, tree, values, result, sslmode)
-        elif ctx.args.create_db and not dbflags.provision_step(ctx, values, result, sslmode):
+        provision = ctx.args.create_db and not ctx.args.local_db
+        if provision and not dbflags.provision_step(ctx, values, result, sslmode):
             result.exit_code = EXIT_PROBLEMS
             result.summary = "nothing was written: the role and database could not be created"
             return result
         provisioned = result.actions
         with run_lock(ctx, tree, ctx.paths.lock_rel):
+            if ctx.args.local_db:  # under the same lock as .env: two runs cannot cross
+                dbflags.local_db_step(ctx, tree, values, result, sslmode)
+                provisioned = result.actions
+
             # Planned again under the lock: another run may have changed the tree meanwhile.
             def plan_now() -> Plan:
                 env = plan_env(read_env(tree, ctx.paths), {k: v.value for k, v in values.items()})

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recio_setup.cli.commands import run_lock
 from recio_setup.db.cluster import LISTEN_ADDRESS, SUPERUSER, LocalCluster, PortTaken
-from recio_setup.errors import PROGRAM, StepFailed
-from recio_setup.result import ActionRecord, Check
+from recio_setup.errors import StepFailed, UsageError
+from recio_setup.result import ActionRecord, Check, Value
 from recio_setup.runtime.paths import DATA_REL, LOCAL_DB_REL
 from recio_setup.tree.fsentry import UnsafePath
+from recio_setup.tree.fsops import Tree
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
     from recio_setup.db.cluster import Status
     from recio_setup.db.server import ServerBinaries
     from recio_setup.db.target import DbSettings
-    from recio_setup.tree.fsops import Tree
 
 SOURCE = "flag --local-db"
+FOLDER_MODE = 0o700
 
 
 def cluster_of(ctx: Context) -> LocalCluster:
@@ -46,41 +46,46 @@ def planned_port(ctx: Context, tree: Tree) -> int:
     return cluster_of(ctx).configured_port() or choose_port(reserved_ports(tree, ctx))
 
 
-def _make_folder(tree: Tree) -> None:
-    """backend/data/postgres/, 0700, a real folder (never through a symlink)."""
-    tree.ensure_dirs(DATA_REL, 0o755)
+def real_folder(tree: Tree, *, repair: bool = True) -> bool:
+    """Whether backend/data/postgres/ is there: a real folder (never a symlink to another
+    project's cluster, nor through one), put back to 0700 if its mode was changed (`repair`)."""
     found = tree.inspect(LOCAL_DB_REL)
     if found.kind == "missing":
-        tree.make_dir(LOCAL_DB_REL, 0o700)
-    elif found.kind != "dir":
+        return False
+    if found.kind != "dir":
         raise UnsafePath(
-            f"{LOCAL_DB_REL} is not a real folder ({found.describe()}); refusing to put the "
+            f"{LOCAL_DB_REL} is not a real folder ({found.describe()}); refusing to use a "
             "local PostgreSQL through it",
-            hint=f"move it away, then run `{PROGRAM} init --local-db` again",
+            hint="move it away, then run the command again",
         )
+    if repair and (found.mode or 0) & 0o7777 != FOLDER_MODE:
+        tree.chmod(LOCAL_DB_REL, FOLDER_MODE, found)
+    return True
 
 
 def ensure_running(ctx: Context, tree: Tree, port: int) -> list[ActionRecord]:
-    """Create the cluster on `port` when there is none, start it when it is stopped."""
+    """Create the cluster on `port` when there is none, start it when it is stopped. The caller
+    holds the run lock."""
     from recio_setup.db.server import find_binaries
 
     binaries = find_binaries()
     cluster = cluster_of(ctx)
     actions = []
-    with run_lock(ctx, tree, ctx.paths.lock_rel):
-        if not cluster.exists():
-            cluster.preflight(binaries)
-            _make_folder(tree)
-            with ctx.output.progress(f"creating a project-local PostgreSQL in {LOCAL_DB_REL}"):
-                cluster.initialise(binaries, port)
-            actions.append(
-                ActionRecord(
-                    "create", LOCAL_DB_REL, f"local PostgreSQL on {LISTEN_ADDRESS}:{port}", "done"
-                )
+    if not (real_folder(tree) and cluster.exists()):
+        cluster.preflight(binaries)
+        tree.ensure_dirs(DATA_REL, 0o755)
+        if not real_folder(tree):
+            tree.make_dir(LOCAL_DB_REL, FOLDER_MODE)
+        with ctx.output.progress(f"creating a project-local PostgreSQL in {LOCAL_DB_REL}"):
+            cluster.initialise(binaries, port)
+        actions.append(
+            ActionRecord(
+                "create", LOCAL_DB_REL, f"local PostgreSQL on {LISTEN_ADDRESS}:{port}", "done"
             )
-        if cluster.status().state != "running":
-            start(ctx, cluster, binaries)
-            actions.append(ActionRecord("start", LOCAL_DB_REL, "local PostgreSQL", "done"))
+        )
+    if cluster.status().state != "running":
+        start(ctx, cluster, binaries)
+        actions.append(ActionRecord("start", LOCAL_DB_REL, "local PostgreSQL", "done"))
     return actions
 
 
@@ -134,7 +139,7 @@ def provision_local(ctx: Context, settings: DbSettings) -> list[Check]:
         report = provision(
             admin,
             settings,
-            reset_password=outcome.cause == "auth_failed",
+            reset_password=outcome.cause == "auth_failed" and settings.user != SUPERUSER,
             timeout=settings.connect_timeout,
         )
     return report.to_checks()
@@ -145,3 +150,29 @@ def points_at_local(ctx: Context, host: str, port: str | int) -> bool:
     cluster = cluster_of(ctx)
     loopback = host in (LISTEN_ADDRESS, "localhost")
     return loopback and cluster.exists() and cluster.configured_port() == int(port)
+
+
+def set_local_values(ctx: Context, values: dict[str, Value]) -> None:
+    """POSTGRES_HOST and POSTGRES_PORT of the project's own cluster (its port once it exists);
+    the environment may not say otherwise, since `check` would test what it says."""
+    with Tree(ctx.paths.root) as tree:
+        port = planned_port(ctx, tree)
+    local = {"POSTGRES_HOST": LISTEN_ADDRESS, "POSTGRES_PORT": str(port)}
+    for key, wanted in local.items():
+        given = values.get(key)
+        if given and given.source.startswith("environment") and given.value != wanted:
+            loopback = key == "POSTGRES_HOST" and given.value == "localhost"
+            if not loopback:
+                where = given.source.removeprefix("environment ")
+                raise UsageError(
+                    f"{where} in the environment says {key} {given.value}, and --local-db "
+                    f"runs the server at {wanted}",
+                    hint=f"unset {where}, or drop --local-db to use that server",
+                )
+        values[key] = Value(key, wanted, SOURCE)
+    if values["POSTGRES_USER"].value == SUPERUSER:
+        raise UsageError(
+            f"POSTGRES_USER {SUPERUSER} is the local cluster's superuser; the services get a "
+            "role of their own",
+            hint="choose another name (the default is rec_io_user): --postgres-user NAME",
+        )

@@ -259,7 +259,7 @@ def run(ctx: Context) -> Result:
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)
-            return _dry_run_result(ctx, result, plan, env)
+            return _dry_run_result(ctx, result, plan, env, values, sslmode)
         if ctx.interactive:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
         if ctx.args.create_db and not dbflags.provision_step(ctx, values, result, sslmode):
@@ -312,15 +312,32 @@ def _confirm(ctx: Context, plan: Plan, env: EnvPlan) -> None:
     confirm_changes(ctx.output, changes=changes, settings_changed=not env.plan.empty)
 
 
-def _dry_run_result(ctx: Context, result: Result, plan: Plan, env: EnvPlan) -> Result:
-    result.actions = plan.planned()
+def _dry_run_result(
+    ctx: Context,
+    result: Result,
+    plan: Plan,
+    env: EnvPlan,
+    values: dict[str, Value],
+    sslmode: Value,
+) -> Result:
+    """The plan, and with --create-db the provisioning step after a read-only admin check: a
+    dry run that would fail at that step says so (exit 1), as the real run would."""
     result.checks = plan.findings
+    if ctx.args.create_db and not dbflags.provision_dry_run(ctx, values, result, sslmode):
+        result.exit_code = EXIT_PROBLEMS
+        result.summary = (
+            "dry run: the role and database could not be created (see the failed check); "
+            "nothing written"
+        )
+        return result
+    result.actions = [*result.actions, *plan.planned()]
     if env.diff:
         ctx.output.text(env.diff)
     result.env_diff = env.diff
+    changes = len(result.actions)
     result.summary = (
-        f"dry run: {len(plan.actions)} change(s) planned, nothing written"
-        if plan.actions
+        f"dry run: {changes} change(s) planned, nothing written"
+        if changes
         else "dry run: nothing to change"
     )
     return result

@@ -262,8 +262,8 @@ def test_inspect_reads_without_changing_anything(pg: Any) -> None:
     fresh = inspect(admin, target(pg, user, dbname, password))
     assert (fresh.can_login, fresh.owner, fresh.password_works) == (None, None, None)
     assert fresh.planned(target(pg, user, dbname, password), reset_password=False) == [
-        f"role {user!r}: to create",
-        f"database {dbname!r}: to create, owned by {user!r}",
+        (f"role {user!r}", "to create"),
+        (f"database {dbname!r}", f"to create, owned by {user!r}"),
     ]
     assert pg.execute("select 1 from pg_roles where rolname = %s", (user,)) == []
     create_role(pg, user, password)

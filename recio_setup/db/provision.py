@@ -164,19 +164,17 @@ class ProvisionState:
         """The role exists and can log in, and POSTGRES_PASSWORD is not its password."""
         return bool(self.can_login) and self.password_works is False
 
-    def planned(self, target: DbSettings, *, reset_password: bool) -> list[str]:
-        """What provision would do, one phrase per object, for --dry-run and the wizard."""
+    def planned(self, target: DbSettings, *, reset_password: bool) -> list[tuple[str, str]]:
+        """What provision would do, as (object, what happens to it), for --dry-run and the
+        wizard's summary."""
         if self.can_login is None:
-            role = f"role {target.user!r}: to create"
+            role = "to create"
         elif reset_password:
-            role = f"role {target.user!r}: already there; password to be set to POSTGRES_PASSWORD"
+            role = "already there; password to be set to POSTGRES_PASSWORD"
         else:
-            role = f"role {target.user!r}: already there"
-        if self.owner is None:
-            database = f"database {target.dbname!r}: to create, owned by {target.user!r}"
-        else:
-            database = f"database {target.dbname!r}: already there"
-        return [role, database]
+            role = "already there"
+        database = "already there" if self.owner else f"to create, owned by {target.user!r}"
+        return [(f"role {target.user!r}", role), (f"database {target.dbname!r}", database)]
 
     def refusal(self, target: DbSettings, *, reset_password: bool) -> StepFailed | None:
         """Why provision would refuse before changing anything, if it would."""

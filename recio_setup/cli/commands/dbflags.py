@@ -82,7 +82,7 @@ def validate_admin(ctx: Context) -> None:
     """Read and check the admin inputs before anything is written (bad input: exit 2)."""
     if not getattr(ctx.args, "create_db", False):
         return
-    ctx.args.admin_password = _admin_password(ctx)
+    ctx.args.admin_password = admin_password(ctx)
     ctx.output.add_secret(ctx.args.admin_password)
     url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL")
     if url:
@@ -112,7 +112,8 @@ def settings_from(
     )
 
 
-def _admin_password(ctx: Context) -> str | None:
+def admin_password(ctx: Context) -> str | None:
+    """The admin password from --admin-password-file or POSTGRES_ADMIN_PASSWORD, if given."""
     from recio_setup.env.settings import read_password_file
 
     if ctx.args.admin_password_file:
@@ -216,14 +217,14 @@ def provision_dry_run(
     except RecioError as error:
         result.checks.append(_failed(error))
         return False
-    planned = state.planned(settings, reset_password=reset)
-    detail = f"admin login as {state.admin.user!r} checked (read-only); " + "; ".join(planned)
+    planned = "; ".join(
+        f"{what}: {step}" for what, step in state.planned(settings, reset_password=reset)
+    )
+    detail = f"admin login as {state.admin.user!r} checked (read-only); {planned}"
     result.checks.append(Check("db.provision", "database provisioning", "ok", detail))
     if state.can_login is None or state.owner is None or reset:
         result.actions.append(
-            ActionRecord(
-                "provision", f"{settings.user}@{settings.dbname}", "; ".join(planned), "planned"
-            )
+            ActionRecord("provision", f"{settings.user}@{settings.dbname}", planned, "planned")
         )
     return True
 

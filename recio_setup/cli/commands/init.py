@@ -28,7 +28,7 @@ from recio_setup.tree.plan import ApplyContext, Plan, apply_plan
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
-    from recio_setup.cli.wizard import KalshiAnswer
+    from recio_setup.cli.wizard import DbChoice, KalshiAnswer
 
 # A command that writes into the project (unless --dry-run); its crash log goes into logs/.
 READ_ONLY = False
@@ -204,23 +204,52 @@ def _ask(
         )
         return False
     only = set(rejected) if complete and not ctx.args.reconfigure else None
-    offer = not (ctx.args.create_db or ctx.args.skip_db_check)
     kalshi: list[KalshiAnswer] = []
-    answers, create_db = run_wizard(
+    answers, db = run_wizard(
         values,
         candidates,
         ctx.output,
-        offer_create_db=offer,
+        database=_database_step(ctx, sslmode),
         also_shown=(sslmode,),
         only=only,
         kalshi=kalshi,
     )
     values.update(answers)
     ctx.args.kalshi = kalshi  # written by build_plan's credentials step
-    if create_db:
-        ctx.args.create_db = True
-        dbflags.validate_admin(ctx)  # the admin inputs the wizard's answer now asks for
+    if db is not None:
+        _take(ctx, db)
     return True
+
+
+def _database_step(ctx: Context, sslmode: Value) -> Callable[[dict[str, Value]], DbChoice] | None:
+    """The wizard's database step, unless a flag already decided what happens to the database
+    (--create-db, --skip-db-check, --local-db)."""
+    if ctx.args.create_db or ctx.args.skip_db_check or getattr(ctx.args, "local_db", False):
+        return None
+    from recio_setup.cli.wizard_db import DbAccess, database_step
+
+    access = DbAccess(
+        settings=lambda values: dbflags.settings_from(values, ctx.args, sslmode),
+        admin_url=ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None,
+        admin_password=dbflags.admin_password(ctx),
+        timeout=ctx.args.db_timeout,
+    )
+    ctx.output.add_secret(access.admin_password)
+    return lambda values: database_step(values, ctx.output, access)
+
+
+def _take(ctx: Context, db: DbChoice) -> None:
+    """The wizard's database decision, as the flags that say the same would set it."""
+    if db.local:
+        ctx.args.local_db = True  # acted on by the local-cluster step
+    if db.skip:
+        ctx.args.skip_db_check = True
+    if db.create:
+        ctx.args.create_db = True
+        ctx.args.reset_db_password = db.reset_password
+        ctx.args.admin_user = db.admin_user
+        ctx.args.admin_password = db.admin_password
+        ctx.output.add_secret(db.admin_password)
 
 
 def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:

@@ -47,7 +47,8 @@ def test_the_create_database_path_works_by_answering_its_questions(project: Path
     child.send(ENTER)
     child.expect("Enable authentication")
     child.send(ENTER)
-    answer_text(child, "PostgreSQL host", "127.0.0.1")
+    child.expect("PostgreSQL host")
+    child.send(ENTER)  # localhost, the default
     answer_text(child, "PostgreSQL port", str(pg.port))
     answer_text(child, "Database name", "wizdb_created")
     answer_text(child, "Database user", "wizuser_created")
@@ -77,7 +78,7 @@ def test_the_create_database_path_works_by_answering_its_questions(project: Path
     assert pg.password not in (project / ".env").read_text()
     owner = "select pg_get_userbyid(datdba) from pg_database where datname = 'wizdb_created'"
     assert pg.execute(owner) == [("wizuser_created",)]
-    assert env["POSTGRES_USER"] == "wizuser_created"
+    assert env["POSTGRES_USER"] == "wizuser_created" and env["POSTGRES_HOST"] == "localhost"
 
 
 def test_a_database_that_works_gets_no_offer(project: Path, pg: Any, tmp_path: Path) -> None:
@@ -215,3 +216,22 @@ def test_when_nothing_answers_a_local_server_is_the_first_choice(project: Path, 
     transcript = finish(child, write=False)
     assert child.exitstatus == 1, transcript
     assert not (project / ".env").exists()
+
+
+def test_a_failed_admin_login_can_be_given_up(project: Path, pg: Any) -> None:
+    child = spawn(project, *flags(pg, "wizdb_givenup", "wizuser_givenup"))
+    child.expect("Database password")
+    child.send(ENTER)
+    child.expect("Create the role and database now")
+    child.send(ENTER)
+    child.expect("PostgreSQL admin user")
+    child.send(ENTER)
+    child.expect("PostgreSQL admin password")
+    child.send("not-the-admin-pw" + ENTER)
+    child.expect("What now")
+    child.send(DOWN + DOWN + ENTER)  # do not create them now
+    no_kalshi(child)
+    child.expect("not working yet: tested again at the end")
+    transcript = finish(child, write=False)
+    assert child.exitstatus == 1, transcript
+    assert pg.execute("select 1 from pg_roles where rolname = 'wizuser_givenup'") == []

@@ -38,7 +38,8 @@ NO_CREATE = "Do not create them now"
 UNTESTED = "not working yet: tested again at the end"
 
 
-def _said_as(text: str) -> DbChoice:
+def _database_row(text: str) -> DbChoice:
+    """A choice that changes nothing, said in the summary's `database` row."""
     return DbChoice((("database", text),))
 
 
@@ -49,7 +50,8 @@ class DbAccess:
 
     settings: Callable[[dict[str, Value]], DbSettings]
     admin_url: str | None
-    admin_password: str | None
+    # Read only when the admin logs in: `--admin-password-file -` reads stdin.
+    admin_password: Callable[[], str | None]
     timeout: float
 
 
@@ -63,7 +65,7 @@ def database_step(values: dict[str, Value], output: Output, access: DbAccess) ->
             outcome = probe(settings)
         if outcome.ok:
             output.status(outcome.message)
-            return _said_as("works: connected and tested")
+            return _database_row("works: connected and tested")
         if outcome.cause in NOT_ANSWERING:
             choice = _nothing_answers(output, outcome)
             if choice is not None:
@@ -72,7 +74,7 @@ def database_step(values: dict[str, Value], output: Output, access: DbAccess) ->
         if outcome.cause in CREATABLE:
             return _offer_to_create(output, access, settings, outcome)
         output.warn(f"{outcome.message} {outcome.hint or ''}".strip())
-        return _said_as(UNTESTED)
+        return _database_row(UNTESTED)
 
 
 def _nothing_answers(output: Output, outcome: DbProbe) -> DbChoice | None:
@@ -100,10 +102,10 @@ def _offer_to_create(
 ) -> DbChoice:
     output.status(outcome.message)
     if not confirm(CREATE, default=True):
-        return _said_as(UNTESTED)
+        return _database_row(UNTESTED)
     login = _admin_login(output, access, settings)
     if login is None:
-        return _said_as(UNTESTED)
+        return _database_row(UNTESTED)
     state, user, password = login
     reset = False
     if state.password_differs:
@@ -113,11 +115,11 @@ def _offer_to_create(
             default=True,
         )
         if not reset:
-            return _said_as(f"{UNTESTED} (the role {settings.user!r} has another password)")
+            return _database_row(f"{UNTESTED} (the role {settings.user!r} has another password)")
     refused = state.refusal(settings, reset_password=reset)
     if refused is not None:
-        output.warn(f"{refused.message} ({refused.hint})" if refused.hint else refused.message)
-        return _said_as(UNTESTED)
+        output.warn(_said(refused))
+        return _database_row(UNTESTED)
     admin = ("PostgreSQL admin", f"{state.admin.user!r}: login checked")
     return DbChoice(
         (*state.planned(settings, reset_password=reset), admin),
@@ -137,7 +139,8 @@ def _admin_login(
     from recio_setup.db.provision import inspect
 
     user = None if access.admin_url else _ask_admin_user()
-    password = access.admin_password
+    given = access.admin_password()
+    password = given
     while True:
         admin = AdminSettings(url=access.admin_url, password=password, user=user)
         try:
@@ -152,7 +155,7 @@ def _admin_login(
             if answer == NO_CREATE:
                 return None
             if answer == OTHER_ADMIN:
-                user, password = _ask_admin_user(), access.admin_password
+                user, password = _ask_admin_user(), given
                 continue
             password = _ask_admin_password(output)
 

@@ -231,11 +231,15 @@ def _database_step(ctx: Context, sslmode: Value) -> Callable[[dict[str, Value]],
     access = DbAccess(
         settings=lambda values: dbflags.settings_from(values, ctx.args, sslmode),
         admin_url=ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None,
-        admin_password=dbflags.admin_password(ctx),
+        admin_password=lambda: _registered(ctx, dbflags.admin_password(ctx)),
         timeout=ctx.args.db_timeout,
     )
-    ctx.output.add_secret(access.admin_password)
     return lambda values: database_step(values, ctx.output, access)
+
+
+def _registered(ctx: Context, secret: str | None) -> str | None:
+    ctx.output.add_secret(secret)
+    return secret
 
 
 def _take(ctx: Context, db: DbChoice) -> None:

@@ -105,6 +105,12 @@ def _url_spans(url: str) -> Iterator[Span]:
         colon = url.find(":", begin, at)
         if colon != -1:
             yield colon + 1, at
+            # libpq ends the userinfo at the first `@`: what follows one inside the password
+            # becomes part of the host, which connection errors then echo.
+            inner = url.find("@", colon + 1, at)
+            while inner != -1:
+                yield inner + 1, at
+                inner = url.find("@", inner + 1, at)
         return
     # No `@`: `USER:PASSWORD` without its host reads as host:port. A port is digits; anything else
     # after a `:` may be a password holding `/ ? #`, so it is masked to the end.

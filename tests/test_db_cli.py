@@ -5,6 +5,7 @@ Every test asserts the exit code, the cause in --json, and that no password reac
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from tests.conftest import Cli, Run
-from tests.pgserver import free_port
+from tests.conftest import REPO, Cli, Run
+from tests.pgserver import create_role, free_port
 
 pytestmark = pytest.mark.db
 BASE = ("--non-interactive", "--host", "127.0.0.1", "--json")
@@ -22,6 +23,13 @@ BASE = ("--non-interactive", "--host", "127.0.0.1", "--json")
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def valid_envelope(run: Run) -> None:
+    import jsonschema
+
+    schema = json.loads((REPO / "docs/schema/envelope.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(run.json())
 
 
 def db_check(run: Run) -> dict[str, Any]:
@@ -447,3 +455,99 @@ def test_a_failing_create_db_leaves_a_working_env_byte_for_byte(
     assert failed.code == 1
     assert failed.json()["result"]["summary"].startswith("nothing was written")
     assert (project / ".env").read_bytes() == before
+
+
+def provision_checks(run: Run) -> list[dict[str, Any]]:
+    return [c for c in run.json()["result"]["checks"] if c["id"] == "db.provision"]
+
+
+def test_create_db_says_when_the_role_exists_with_another_password(
+    cli: Cli, pg: Any, project: Path
+) -> None:
+    user, db = unique("u"), unique("d")
+    create_role(pg, user, "its-own-pw-1")
+    admin = {"POSTGRES_ADMIN_PASSWORD": pg.password}
+    run = init(cli, pg, "--create-db", password="not-its-pw-2", user=user, db=db, extra_env=admin)
+    assert run.code == 1
+    [failed] = provision_checks(run)
+    assert failed["data"]["cause"] == "role_password_differs"
+    assert f"the role {user!r} exists with another password" in failed["detail"].lower()
+    assert "--create-db --reset-db-password" in failed["fix"]
+    assert not (project / ".env").exists()
+    assert pg.execute("select 1 from pg_database where datname = %s", (db,)) == []
+    assert_secret_free(run, "its-own-pw-1", "not-its-pw-2", pg.password)
+    fixed = init(
+        cli,
+        pg,
+        "--create-db",
+        "--reset-db-password",
+        password="not-its-pw-2",
+        user=user,
+        db=db,
+        extra_env=admin,
+    )
+    assert fixed.code == 0, fixed.err
+    assert db_check(fixed)["status"] == "ok"
+
+
+def test_dry_run_create_db_shows_the_provisioning_step_and_changes_nothing(
+    cli: Cli, pg: Any, project: Path
+) -> None:
+    user, db = unique("u"), unique("d")
+    admin = {"POSTGRES_ADMIN_PASSWORD": pg.password}
+    run = init(
+        cli, pg, "--dry-run", "--create-db", password="dry-pw-1", user=user, db=db, extra_env=admin
+    )
+    assert run.code == 0, run.err
+    valid_envelope(run)
+    [check] = provision_checks(run)
+    assert check["status"] == "ok" and "admin login as 'postgres' checked" in check["detail"]
+    assert f"role {user!r}: to create" in check["detail"]
+    assert f"database {db!r}: to create" in check["detail"]
+    planned = [a for a in run.json()["result"]["actions"] if a["kind"] == "provision"]
+    assert [a["state"] for a in planned] == ["planned"]
+    assert pg.execute("select 1 from pg_roles where rolname = %s", (user,)) == []
+    assert not (project / ".env").exists()
+    assert_secret_free(run, "dry-pw-1", pg.password)
+
+    create_role(pg, user, "dry-pw-1")
+    pg.execute(f'create database "{db}" owner "{user}"')
+    there = init(
+        cli, pg, "--dry-run", "--create-db", password="dry-pw-1", user=user, db=db, extra_env=admin
+    )
+    assert there.code == 0, there.err
+    [check] = provision_checks(there)
+    assert f"role {user!r}: already there" in check["detail"]
+    assert f"database {db!r}: already there" in check["detail"]
+    assert not [a for a in there.json()["result"]["actions"] if a["kind"] == "provision"]
+    reset = init(
+        cli,
+        pg,
+        "--dry-run",
+        "--create-db",
+        "--reset-db-password",
+        password="dry-pw-2",
+        user=user,
+        db=db,
+        extra_env=admin,
+    )
+    assert reset.code == 0, reset.err
+    assert "password to be set to POSTGRES_PASSWORD" in provision_checks(reset)[0]["detail"]
+    assert pg.execute("select 1 from pg_roles where rolname = %s", (user,)) == [(1,)]
+
+
+def test_dry_run_create_db_fails_like_the_real_run_when_the_admin_cannot_log_in(
+    cli: Cli, pg: Any, project: Path
+) -> None:
+    user, db = unique("u"), unique("d")
+    bad = {"POSTGRES_ADMIN_PASSWORD": "not-the-admin-pw"}
+    dry = init(cli, pg, "--dry-run", "--create-db", password="p-1", user=user, db=db, extra_env=bad)
+    real = init(cli, pg, "--create-db", password="p-1", user=user, db=db, extra_env=bad)
+    assert dry.code == real.code == 1
+    valid_envelope(dry)
+    [dry_check], [real_check] = provision_checks(dry), provision_checks(real)
+    assert dry_check["status"] == "fail" and dry_check["data"]["cause"] == "admin_auth_failed"
+    for key in ("detail", "fix", "data"):
+        assert dry_check[key] == real_check[key]
+    assert not (project / ".env").exists()
+    assert_secret_free(dry, "not-the-admin-pw", "p-1")

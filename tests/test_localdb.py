@@ -485,3 +485,33 @@ def test_two_runs_at_once_end_in_one_working_setup(reachable: Path) -> None:
     outcomes = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outcomes
     assert cli("check", "-q").code == 0
+
+
+def test_the_wizard_offers_a_local_server_when_nothing_answers_and_sets_it_up(
+    reachable: Path,
+) -> None:
+    import pexpect
+
+    from tests.pgserver import free_port
+    from tests.test_wizard import ENTER, answer_text, no_kalshi, spawn
+
+    nothing = str(free_port())
+    child = spawn(reachable, "--host", "127.0.0.1", "--no-auth-enabled")
+    child.logfile_read = io.StringIO()
+    answer_text(child, "PostgreSQL host", "127.0.0.1")
+    answer_text(child, "PostgreSQL port", nothing)
+    answer_text(child, "Database name", "wizard_local_db")
+    answer_text(child, "Database user", "wizard_local_user")
+    child.expect("Database password")
+    child.send(ENTER)  # generate one
+    child.expect("No PostgreSQL answers")
+    child.send(ENTER)  # the first choice: a project-local PostgreSQL
+    no_kalshi(child)
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF, timeout=90)
+    child.close()
+    transcript = child.logfile_read.getvalue()
+    assert child.exitstatus == 0, transcript
+    assert env_file(reachable)["POSTGRES_PORT"] != nothing
+    assert service(reachable, "select current_database()") == "[('wizard_local_db',)]"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from recio_setup.db.probe import probe
-from recio_setup.db.provision import AdminSettings, ProvisionReport, provision
+from recio_setup.db.provision import AdminSettings, ProvisionReport, inspect, provision
 from recio_setup.db.target import DbSettings
 from recio_setup.env.settings import generate_password
 from recio_setup.errors import RecioError, StepFailed, UsageError
@@ -66,14 +66,21 @@ def test_fresh_then_again_then_reset_password(pg: Any) -> None:
     assert logged_in.can_create_tables is True
     assert_absent(secrets, report_text(created))
 
-    # Again, with another password but no reset: nothing changes, the first password still works.
-    second = generate_password()
-    again = provision(admin, target(pg, user, dbname, second))
+    again = provision(admin, target(pg, user, dbname, first))
     assert not again.changed
     assert "left as it is" in " ".join(again.steps)
+    assert_absent(secrets, report_text(again))
+
+    # Another password without reset: refused, saying so, and nothing changes.
+    second = generate_password()
+    with pytest.raises(StepFailed) as caught:
+        provision(admin, target(pg, user, dbname, second))
+    assert caught.value.cause == "role_password_differs"
+    assert "exists with another password" in caught.value.message
+    assert caught.value.hint and "--create-db --reset-db-password" in caught.value.hint
     assert probe(target(pg, user, dbname, first)).ok
     assert probe(target(pg, user, dbname, second)).cause == "auth_failed"
-    assert_absent([*secrets, second], report_text(again))
+    assert_absent([*secrets, second], error_text(caught.value))
 
     reset = provision(admin, target(pg, user, dbname, second), reset_password=True)
     assert reset.role_password_changed
@@ -242,3 +249,35 @@ def test_admin_url_with_its_own_connect_timeout_still_works(pg: Any) -> None:
     admin = AdminSettings(pg.admin_url + "?connect_timeout=30&sslmode=disable")
     report = provision(admin, target(pg, user, dbname, password))
     assert report.role_created and report.database_created
+
+
+def test_a_role_with_another_password_is_said_before_the_database_is_created(pg: Any) -> None:
+    user, dbname = unique("other"), unique("otherdb")
+    create_role(pg, user, "its-own-pw-1")
+    with pytest.raises(StepFailed) as caught:
+        provision(AdminSettings(pg.admin_url), target(pg, user, dbname, "not-its-pw-2"))
+    assert caught.value.cause == "role_password_differs"
+    assert database_owner(pg, dbname) is None
+    assert_absent(["its-own-pw-1", "not-its-pw-2"], error_text(caught.value))
+
+
+def test_inspect_reads_without_changing_anything(pg: Any) -> None:
+    admin = AdminSettings(pg.admin_url)
+    user, dbname, password = unique("look"), unique("lookdb"), generate_password()
+    fresh = inspect(admin, target(pg, user, dbname, password))
+    assert (fresh.can_login, fresh.owner, fresh.password_works) == (None, None, None)
+    assert fresh.planned(target(pg, user, dbname, password), reset_password=False) == [
+        (f"role {user!r}", "to create"),
+        (f"database {dbname!r}", f"to create, owned by {user!r}"),
+    ]
+    assert pg.execute("select 1 from pg_roles where rolname = %s", (user,)) == []
+    create_role(pg, user, password)
+    # The database is still missing: the server checks the password first, so it is known.
+    right = inspect(admin, target(pg, user, dbname, password))
+    assert (right.can_login, right.password_works, right.password_differs) == (True, True, False)
+    wrong = inspect(admin, target(pg, user, dbname, "not-the-pw-9"))
+    assert wrong.password_differs
+    refused = wrong.refusal(target(pg, user, dbname, "x"), reset_password=False)
+    assert refused is not None and refused.cause == "role_password_differs"
+    assert wrong.refusal(target(pg, user, dbname, "x"), reset_password=True) is None
+    assert database_owner(pg, dbname) is None

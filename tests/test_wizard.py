@@ -226,9 +226,10 @@ def test_the_wizard_offers_to_create_the_database(project: Path, pg: Any) -> Non
     child.expect("recio-setup will write .env")
     child.expect("Database password")
     child.send(ENTER)  # generate
-    child.expect("Create the database role and database now")
-    child.send("y" + ENTER)
+    child.expect("Create the role and database now")
+    child.send("y" + ENTER)  # the admin URL names the admin: no admin question
     no_kalshi(child)
+    child.expect("role 'offered_user' +│ to create")
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect(pexpect.EOF, timeout=60)

@@ -8,8 +8,8 @@ to write.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recio_setup.cli.output import Output
@@ -38,7 +38,7 @@ def _validator(key: str) -> Any:
     return validate
 
 
-def _ask(question: Any) -> Any:
+def ask(question: Any) -> Any:
     # unsafe_ask lets Ctrl-C through as KeyboardInterrupt instead of returning None.
     return question.unsafe_ask()
 
@@ -54,7 +54,7 @@ def _ask_host(values: dict[str, Value], candidates: list[str]) -> None:
 
     current = values["TRADING_SYSTEM_HOST"].value
     choices = [*dict.fromkeys([current, *candidates, "localhost"]), OTHER]
-    answer = _ask(
+    answer = ask(
         questionary.select(
             "Host address the services announce (TRADING_SYSTEM_HOST):",
             choices=choices,
@@ -62,7 +62,7 @@ def _ask_host(values: dict[str, Value], candidates: list[str]) -> None:
         )
     )
     if answer == OTHER:
-        answer = _ask(
+        answer = ask(
             questionary.text(
                 "Host (IP address or name):", validate=_validator("TRADING_SYSTEM_HOST")
             )
@@ -74,7 +74,7 @@ def _ask_text(values: dict[str, Value], key: str) -> None:
     import questionary
 
     field = FIELD_BY_KEY[key]
-    answer = _ask(
+    answer = ask(
         questionary.text(
             f"{field.question} ({key}):", default=values[key].value, validate=_validator(key)
         )
@@ -86,7 +86,7 @@ def _ask_auth(values: dict[str, Value]) -> None:
     import questionary
 
     current = values["AUTH_ENABLED"].value == "true"
-    answer = _ask(
+    answer = ask(
         questionary.confirm(
             "Enable authentication (AUTH_ENABLED)?", default=current, auto_enter=False
         )
@@ -99,7 +99,7 @@ def _ask_password(values: dict[str, Value]) -> None:
 
     existing = values.get("POSTGRES_PASSWORD")
     choices = ([KEEP] if existing else []) + [GENERATE, ENTER]
-    answer = _ask(
+    answer = ask(
         questionary.select(
             "Database password (POSTGRES_PASSWORD):", choices=choices, default=choices[0]
         )
@@ -112,10 +112,10 @@ def _ask_password(values: dict[str, Value]) -> None:
         )
         return
     while True:
-        typed = _ask(
+        typed = ask(
             questionary.password("Password (hidden):", validate=_validator("POSTGRES_PASSWORD"))
         )
-        again = _ask(questionary.password("Repeat it:"))
+        again = ask(questionary.password("Repeat it:"))
         if again == typed:
             break
         questionary.print("The two entries differ; once more.", style="fg:ansiyellow")
@@ -127,7 +127,19 @@ INTRO = (
     "and test PostgreSQL. Nothing is written until you confirm the summary; Ctrl-C stops at any "
     "time."
 )
-CREATE_DB = "Create the database role and database now? (needs admin access to PostgreSQL)"
+
+
+@dataclass(frozen=True)
+class DbChoice:
+    """What the wizard's database step decided; `rows` are the summary's (what, how) for it."""
+
+    rows: tuple[tuple[str, str], ...]
+    create: bool = False
+    reset_password: bool = False
+    local: bool = False
+    skip: bool = False
+    admin_user: str | None = field(default=None, repr=False)
+    admin_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ def ask_kalshi(output: Output) -> KalshiAnswer | None:
     from recio_setup.errors import UsageError
     from recio_setup.runtime.kalshikey import check_key_id
 
-    env = _ask(
+    env = ask(
         questionary.select(
             KALSHI_QUESTION, choices=["demo", "prod", KALSHI_NEITHER], default=KALSHI_NEITHER
         )
@@ -168,10 +180,10 @@ def ask_kalshi(output: Output) -> KalshiAnswer | None:
         return True
 
     key_id = check_key_id(
-        _ask(questionary.text(f"Kalshi {env} API key ID (a UUID):", validate=key_id_ok))
+        ask(questionary.text(f"Kalshi {env} API key ID (a UUID):", validate=key_id_ok))
     )
     while True:
-        path = _ask(
+        path = ask(
             questionary.path(
                 "Path of the private key file (.pem):",
                 validate=lambda text: bool(text.strip()) or "give the path of the .pem file",
@@ -211,18 +223,17 @@ def run_wizard(
     candidates: list[str],
     output: Output,
     *,
-    offer_create_db: bool,
+    database: Callable[[dict[str, Value]], DbChoice] | None,
     also_shown: Sequence[Value] = (),
     only: Collection[str] | None = None,
     kalshi: list[KalshiAnswer] | None = None,
-) -> tuple[dict[str, Value], bool]:
+) -> tuple[dict[str, Value], DbChoice | None]:
     """Ask for every value not fixed by a flag and show the summary; return the answers and
-    whether the user asked for the role and database to be created. confirm_changes asks the
-    last question once the plan is known. `also_shown` are values the summary shows but the
-    wizard does not ask (the sslmode). `only`: ask just these (values .env held but that were
-    not valid), with no offer to create the database nor to add credentials. With `kalshi`,
-    Kalshi credentials are offered after the database step and the checked answer is appended
-    to it."""
+    what the database step (`database`, run once the database values are in) decided.
+    confirm_changes asks the last question once the plan is known. `also_shown` are values the
+    summary shows but the wizard does not ask (the sslmode). `only`: ask just these (values .env
+    held but that were not valid), with no database step nor credentials. With `kalshi`, Kalshi
+    credentials are offered after the database step and the checked answer is appended to it."""
 
     output.status(INTRO)
     values = dict(values)
@@ -243,11 +254,11 @@ def run_wizard(
     if asked("POSTGRES_PASSWORD"):
         _ask_password(values)
     output.add_secret(values["POSTGRES_PASSWORD"].value)
-    create_db = offer_create_db and only is None and confirm(CREATE_DB)
+    db = database(values) if database is not None and only is None else None
     answer = ask_kalshi(output) if kalshi is not None and only is None else None
     rows = [[v.name, v.shown(), v.source] for v in [*values.values(), *also_shown]]
-    if create_db:
-        rows.append(["create role and database", "yes", "entered"])
+    if db is not None:
+        rows += [[what, how, "database step"] for what, how in db.rows]
     if answer is not None and kalshi is not None:
         kalshi.append(answer)
         shown = (
@@ -255,7 +266,7 @@ def run_wizard(
         )
         rows.append([f"Kalshi {answer.env} credentials", shown, "entered"])
     output.table("Summary", ["variable", "value", "source"], rows)
-    return values, create_db
+    return values, db
 
 
 def confirm_changes(output: Output, *, changes: int, settings_changed: bool) -> None:
@@ -281,11 +292,11 @@ def confirm(question: str, default: bool = False) -> bool:
     """A yes/no question on the terminal (callers make sure there is one)."""
     import questionary
 
-    return bool(_ask(questionary.confirm(question, default=default, auto_enter=False)))
+    return bool(ask(questionary.confirm(question, default=default, auto_enter=False)))
 
 
 def ask_secret(question: str) -> str:
     """A masked answer (callers make sure there is a terminal)."""
     import questionary
 
-    return str(_ask(questionary.password(question, validate=lambda text: bool(text) or "empty")))
+    return str(ask(questionary.password(question, validate=lambda text: bool(text) or "empty")))

@@ -8,42 +8,18 @@ libpq on this machine, so the plain text reaches neither the server nor its stat
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from recio_setup.db.connect import ConnectFailed, Where, connect, explain, mask
+from recio_setup.db.admin import AdminRights, AdminSettings, Session, open_admin, rights
+from recio_setup.db.connect import ConnectFailed, connect, mask
 from recio_setup.errors import StepFailed, UsageError
-from recio_setup.masking import url_secrets
 from recio_setup.result import Check
 
 if TYPE_CHECKING:
-    import psycopg
-
     from recio_setup.db.target import DbSettings
 
-ADMIN_AUTH_HINT = (
-    "check --admin-url / POSTGRES_ADMIN_URL and the admin password (POSTGRES_ADMIN_PASSWORD, "
-    "--admin-password-file or the prompt)"
-)
-
-
-# Without an admin URL: the server the services use, as the superuser PostgreSQL installs make,
-# unless libpq's own variable says otherwise (the variable wins, as it would for psql).
-ADMIN_DEFAULTS = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE"}
-ADMIN_URL_HINT = (
-    "pass --admin-url postgresql://USER@HOST:PORT/postgres (the password through "
-    "POSTGRES_ADMIN_PASSWORD or --admin-password-file, never on the command line)"
-)
-
-
-@dataclass(frozen=True)
-class AdminSettings:
-    """How to reach the server as an admin. url None: POSTGRES_HOST:POSTGRES_PORT as `postgres`
-    to database `postgres`, each unless PGHOST, PGPORT, PGUSER or PGDATABASE is set."""
-
-    url: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
+__all__ = ["AdminSettings", "ProvisionReport", "ProvisionState", "inspect", "provision"]
 
 
 @dataclass
@@ -73,120 +49,7 @@ class ProvisionReport:
         return checks
 
 
-@dataclass(frozen=True)
-class _Admin:
-    user: str
-    superuser: bool
-    createrole: bool
-    createdb: bool
-
-
-class _Session:
-    """An admin connection and the secrets to mask in anything it reports."""
-
-    def __init__(self, conn: psycopg.Connection[Any], secrets: list[str | None]) -> None:
-        self.conn = conn
-        self.secrets = secrets
-
-    def run(self, query: Any, params: tuple[object, ...] = (), *, cause: str, what: str) -> Any:
-        """Execute; a server error becomes StepFailed naming `what` and masked server text."""
-        import psycopg
-
-        try:
-            cursor = self.conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise StepFailed(
-                f"The admin may not {what}: {self._text(exc)}",
-                hint="connect as a superuser with --admin-url, or grant the missing privilege",
-                cause=cause,
-            ) from None
-        except psycopg.Error as exc:
-            raise StepFailed(
-                f"Could not {what}: {self._text(exc)}", cause="provision_failed"
-            ) from None
-
-    def _text(self, exc: BaseException) -> str:
-        lines = mask(str(exc), self.secrets).strip().splitlines()
-        return lines[0] if lines else type(exc).__name__
-
-
-def _admin_params(
-    admin: AdminSettings, target: DbSettings, secrets: list[str | None]
-) -> dict[str, Any]:
-    import psycopg
-
-    params: dict[str, Any] = {}
-    if not admin.url:
-        wanted = {
-            "host": target.host,
-            "port": target.port,
-            "user": "postgres",
-            "dbname": "postgres",
-        }
-        params = {
-            key: wanted[key] for key, env in ADMIN_DEFAULTS.items() if not os.environ.get(env)
-        }
-    if admin.url:
-        # What libpq might echo back from a URL it cannot parse (e.g. a bad %-escape).
-        secrets += url_secrets(admin.url)
-        try:
-            params = dict(psycopg.conninfo.conninfo_to_dict(admin.url))
-        except psycopg.Error as exc:
-            raise UsageError(
-                f"the admin URL is not valid: {mask(str(exc), secrets)}",
-                hint="use postgresql://USER@HOST:PORT/postgres (percent-encode special characters)",
-            ) from None
-        secrets.append(str(params.get("password") or "") or None)
-    if admin.password is not None:
-        params["password"] = admin.password
-    return params
-
-
-def _open_admin(admin: AdminSettings, target: DbSettings, timeout: float) -> _Session:
-    secrets: list[str | None] = [admin.password, target.password]
-    params = _admin_params(admin, target, secrets)
-    try:
-        conn = connect(params, timeout, autocommit=True)
-    except ConnectFailed as failed:
-
-        def tried(key: str, unknown: str) -> str:
-            # What libpq used: the URL's or our default, else its own environment variable.
-            return str(params.get(key) or os.environ.get(ADMIN_DEFAULTS[key]) or unknown)
-
-        where = Where(
-            tried("host", "the default host"),
-            tried("port", "default port"),
-            tried("user", "(default)"),
-            tried("dbname", "(default)"),
-            str(params.get("sslmode") or "prefer"),
-            timeout,
-        )
-        message, hint = explain(failed.cause, where, failed.raw)
-        if failed.cause in ("auth_failed", "no_password", "hba_rejected"):
-            hint = ADMIN_AUTH_HINT
-        elif not admin.url:
-            hint = f"{hint}; or, for another admin server or user, {ADMIN_URL_HINT}"
-        raise StepFailed(
-            mask(f"Admin connection failed: {message}", secrets),
-            hint,
-            cause=f"admin_{failed.cause}",
-        ) from None
-    return _Session(conn, secrets)
-
-
-def _privileges(session: _Session) -> _Admin:
-    rows = session.run(
-        "select current_user::text, rolsuper, rolcreaterole, rolcreatedb from pg_roles "
-        "where rolname = current_user",
-        cause="provision_failed",
-        what="read the admin's privileges",
-    )
-    user, superuser, createrole, createdb = rows[0]
-    return _Admin(str(user), bool(superuser), bool(createrole), bool(createdb))
-
-
-def _require(admin: _Admin, *, role: bool, database: bool, target: DbSettings) -> None:
+def _require(admin: AdminRights, *, role: bool, database: bool, target: DbSettings) -> None:
     """Refuse before changing anything when the admin lacks what the plan needs."""
     if role and not (admin.superuser or admin.createrole):
         raise StepFailed(
@@ -206,7 +69,7 @@ def _require(admin: _Admin, *, role: bool, database: bool, target: DbSettings) -
         )
 
 
-def _verifier(session: _Session, user: str, password: str) -> str:
+def _verifier(session: Session, user: str, password: str) -> str:
     """libpq's SCRAM (or md5, per password_encryption) verifier, computed on this machine."""
     import psycopg
 
@@ -216,7 +79,7 @@ def _verifier(session: _Session, user: str, password: str) -> str:
         return password  # a libpq too old to hash: the server hashes it instead
 
 
-def _set_role(session: _Session, target: DbSettings, *, create: bool) -> None:
+def _set_role(session: Session, target: DbSettings, *, create: bool) -> None:
     from psycopg import sql
 
     if target.password is None:
@@ -233,7 +96,7 @@ def _set_role(session: _Session, target: DbSettings, *, create: bool) -> None:
     session.run(query, cause="admin_no_createrole", what=what)
 
 
-def _create_database(session: _Session, admin: _Admin, target: DbSettings) -> list[str]:
+def _create_database(session: Session, admin: AdminRights, target: DbSettings) -> list[str]:
     """CREATE DATABASE ... OWNER, in autocommit; a non-superuser must be a member of the owner."""
     from psycopg import sql
 
@@ -272,7 +135,7 @@ def _create_database(session: _Session, admin: _Admin, target: DbSettings) -> li
     return steps
 
 
-def _lookup(session: _Session, target: DbSettings) -> tuple[bool | None, str | None]:
+def _lookup(session: Session, target: DbSettings) -> tuple[bool | None, str | None]:
     """(role can log in, or None if missing; owner of the database, or None if missing)."""
     role = session.run(
         "select rolcanlogin from pg_roles where rolname = %s",
@@ -289,27 +152,103 @@ def _lookup(session: _Session, target: DbSettings) -> tuple[bool | None, str | N
     return (bool(role[0][0]) if role else None), (str(database[0][0]) if database else None)
 
 
+@dataclass(frozen=True)
+class ProvisionState:
+    """What the admin found, without changing anything."""
+
+    admin: AdminRights
+    can_login: bool | None  # None: the role does not exist
+    owner: str | None  # None: the database does not exist
+    # Whether POSTGRES_PASSWORD logs in as the role; None: not tried, or the server did not say.
+    password_works: bool | None
+
+    @property
+    def password_differs(self) -> bool:
+        """The role exists and can log in, and POSTGRES_PASSWORD is not its password."""
+        return bool(self.can_login) and self.password_works is False
+
+    def planned(self, target: DbSettings, *, reset_password: bool) -> list[tuple[str, str]]:
+        """What provision would do, as (object, what happens to it), for --dry-run and the
+        wizard's summary."""
+        if self.can_login is None:
+            role = "to create"
+        elif reset_password:
+            role = "already there; password to be set to POSTGRES_PASSWORD"
+        else:
+            role = "already there"
+        database = "already there" if self.owner else f"to create, owned by {target.user!r}"
+        return [(f"role {target.user!r}", role), (f"database {target.dbname!r}", database)]
+
+    def refusal(self, target: DbSettings, *, reset_password: bool) -> StepFailed | None:
+        """Why provision would refuse before changing anything, if it would."""
+        change_own = reset_password and self.admin.user == target.user
+        try:
+            _require(
+                self.admin,
+                role=self.can_login is None or (reset_password and not change_own),
+                database=self.owner is None,
+                target=target,
+            )
+        except StepFailed as refused:
+            return refused
+        if self.password_differs and not reset_password:
+            return StepFailed(
+                f"The role {target.user!r} exists with another password: POSTGRES_PASSWORD does "
+                "not log in as it.",
+                hint="run init with `--create-db --reset-db-password` to set the role's password "
+                "to POSTGRES_PASSWORD, or put the role's own password in POSTGRES_PASSWORD",
+                cause="role_password_differs",
+            )
+        return None
+
+
+def _password_works(target: DbSettings, timeout: float) -> bool | None:
+    """Log in as the role. The server checks the password before it looks for the database, so
+    `database_missing` means the password is right."""
+    if target.password is None:
+        return None
+    try:
+        connect(target.params(), timeout, autocommit=True).close()
+    except ConnectFailed as failed:
+        if failed.cause == "database_missing":
+            return True
+        return False if failed.cause == "auth_failed" else None
+    return True
+
+
+def _read_state(session: Session, target: DbSettings, timeout: float) -> ProvisionState:
+    admin = rights(session)
+    can_login, owner = _lookup(session, target)
+    works = _password_works(target, timeout) if can_login else None
+    return ProvisionState(admin, can_login, owner, works)
+
+
+def inspect(admin: AdminSettings, target: DbSettings, *, timeout: float = 5.0) -> ProvisionState:
+    """The admin login, its rights, the role and the database, and whether POSTGRES_PASSWORD
+    logs in: read-only (for --dry-run and the wizard). Raises what provision raises for a
+    failed admin login."""
+    session = open_admin(admin, target, timeout)
+    with session.conn:
+        return _read_state(session, target, timeout)
+
+
 def provision(
     admin: AdminSettings, target: DbSettings, *, reset_password: bool = False, timeout: float = 5.0
 ) -> ProvisionReport:
     """Make sure target.user (LOGIN, with target.password) and target.dbname (owned by it) exist.
 
-    Raises StepFailed (cause admin_<connection cause>, admin_no_createrole, admin_no_createdb or
-    provision_failed) or UsageError (a bad admin URL). No message holds a password.
+    Raises StepFailed (cause admin_<connection cause>, admin_no_createrole, admin_no_createdb,
+    role_password_differs or provision_failed) or UsageError (a bad admin URL), in every case
+    but provision_failed before anything is changed. No message holds a password.
     """
     report = ProvisionReport()
-    session = _open_admin(admin, target, timeout)
+    session = open_admin(admin, target, timeout)
     with session.conn:
-        privileges = _privileges(session)
-        can_login, owner = _lookup(session, target)
-        change_own = reset_password and privileges.user == target.user
-        _require(
-            privileges,
-            role=can_login is None or (reset_password and not change_own),
-            database=owner is None,
-            target=target,
-        )
-        if can_login is None:
+        state = _read_state(session, target, timeout)
+        refused = state.refusal(target, reset_password=reset_password)
+        if refused is not None:
+            raise refused
+        if state.can_login is None:
             _set_role(session, target, create=True)
             report.role_created = True
             report.steps.append(f"Created the login role {target.user!r}.")
@@ -319,19 +258,20 @@ def provision(
             report.steps.append(f"Set a new password on the existing role {target.user!r}.")
         else:
             report.steps.append(f"The role {target.user!r} exists; left as it is.")
-            if not can_login:
+            if not state.can_login:
                 report.warnings.append(
                     f"The role {target.user!r} cannot log in (NOLOGIN); an admin can run "
                     f"`ALTER ROLE {target.user} LOGIN;`."
                 )
-        if owner is None:
-            report.steps += _create_database(session, privileges, target)
+        if state.owner is None:
+            report.steps += _create_database(session, state.admin, target)
             report.database_created = True
         else:
             report.steps.append(f"The database {target.dbname!r} exists; left as it is.")
-            if owner != target.user:
+            if state.owner != target.user:
                 report.warnings.append(
-                    f"The database {target.dbname!r} is owned by {owner!r}, not {target.user!r}."
+                    f"The database {target.dbname!r} is owned by {state.owner!r}, "
+                    f"not {target.user!r}."
                 )
     report.steps = [mask(step, session.secrets) for step in report.steps]
     report.warnings = [mask(warning, session.secrets) for warning in report.warnings]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from recio_setup.env.settings import SSLMODE_FIELD, describe_source
 from recio_setup.errors import PROGRAM, RecioError, UsageError
@@ -13,9 +13,12 @@ from recio_setup.runtime.database import SSLMODES
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
+    from recio_setup.db.admin import AdminSettings
     from recio_setup.db.provision import ProvisionReport
     from recio_setup.db.target import DbSettings
     from recio_setup.tree.fsops import Tree
+
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> None:
@@ -108,7 +111,7 @@ def validate_admin(ctx: Context) -> None:
     """Read and check the admin inputs before anything is written (bad input: exit 2)."""
     if not getattr(ctx.args, "create_db", False):
         return
-    ctx.args.admin_password = _admin_password(ctx)
+    ctx.args.admin_password = admin_password(ctx)
     ctx.output.add_secret(ctx.args.admin_password)
     url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL")
     if url:
@@ -138,7 +141,8 @@ def settings_from(
     )
 
 
-def _admin_password(ctx: Context) -> str | None:
+def admin_password(ctx: Context) -> str | None:
+    """The admin password from --admin-password-file or POSTGRES_ADMIN_PASSWORD, if given."""
     from recio_setup.env.settings import read_password_file
 
     if ctx.args.admin_password_file:
@@ -148,33 +152,44 @@ def _admin_password(ctx: Context) -> str | None:
     return None
 
 
-def _provision_asking_for_password(
-    ctx: Context, admin_url: str | None, settings: DbSettings
-) -> ProvisionReport:
-    """Provision as the admin; on a terminal, ask (masked) for an admin password it turns out
+def admin_settings(ctx: Context, password: str | None) -> AdminSettings:
+    """The admin connection as the flags, the environment and the wizard's answers give it."""
+    from recio_setup.db.admin import AdminSettings
+
+    url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
+    return AdminSettings(url=url, password=password, user=getattr(ctx.args, "admin_user", None))
+
+
+def _as_admin(ctx: Context, what: str, work: Callable[[AdminSettings], T]) -> T:
+    """Run `work` as the admin; on a terminal, ask (masked) for an admin password it turns out
     to need, then try once more."""
-    from recio_setup.db.provision import AdminSettings, provision
+    from recio_setup.db.admin import PASSWORD_CAUSES
 
     password = getattr(ctx.args, "admin_password", None)
     for attempt in range(2):
         ctx.output.add_secret(password)
-        admin = AdminSettings(url=admin_url, password=password)
         try:
-            with ctx.output.progress("creating the database role and database"):
-                return provision(
-                    admin,
-                    settings,
-                    reset_password=ctx.args.reset_db_password,
-                    timeout=ctx.args.db_timeout,
-                )
+            with ctx.output.progress(what):
+                return work(admin_settings(ctx, password))
         except RecioError as error:
-            wants_password = error.cause in ("admin_no_password", "admin_auth_failed")
-            if attempt or not wants_password or not ctx.interactive:
+            if attempt or error.cause not in PASSWORD_CAUSES or not ctx.interactive:
                 raise
             from recio_setup.cli.wizard import ask_secret
 
             password = ask_secret("PostgreSQL admin password (hidden):")
+            ctx.args.admin_password = password
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failed(error: RecioError) -> Check:
+    return Check(
+        "db.provision",
+        "create database",
+        "fail",
+        error.message,
+        error.hint,
+        {"cause": error.cause},
+    )
 
 
 def provision_step(
@@ -182,21 +197,22 @@ def provision_step(
 ) -> bool:
     """--create-db: the role and database, before init writes anything, so a failure leaves a
     working .env as it was. False (and a failed check saying why) when it could not be done."""
+    from recio_setup.db.provision import provision
+
     settings = settings_from(values, ctx.args, sslmode)
-    admin_url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None
-    try:
-        report = _provision_asking_for_password(ctx, admin_url, settings)
-    except RecioError as error:
-        result.checks.append(
-            Check(
-                "db.provision",
-                "create database",
-                "fail",
-                error.message,
-                error.hint,
-                {"cause": error.cause},
-            )
+
+    def work(admin: AdminSettings) -> ProvisionReport:
+        return provision(
+            admin,
+            settings,
+            reset_password=ctx.args.reset_db_password,
+            timeout=ctx.args.db_timeout,
         )
+
+    try:
+        report = _as_admin(ctx, "creating the database role and database", work)
+    except RecioError as error:
+        result.checks.append(_failed(error))
         return False
     result.checks.extend(report.to_checks())
     if report.changed:
@@ -229,6 +245,40 @@ def local_db_step(
                 "done",
             )
         )
+
+
+def provision_dry_run(
+    ctx: Context, values: Mapping[str, Value], result: Result, sslmode: Value
+) -> bool:
+    """--dry-run --create-db: log in as the admin and read what is there (privileges, the role,
+    the database), change nothing, and plan what the real run would do; a failure is the same
+    check the real run would report. False when the real run would fail."""
+    from recio_setup.db.provision import inspect
+
+    settings = settings_from(values, ctx.args, sslmode)
+    reset = ctx.args.reset_db_password
+    try:
+        state = _as_admin(
+            ctx,
+            "checking the admin login (read-only)",
+            lambda admin: inspect(admin, settings, timeout=ctx.args.db_timeout),
+        )
+        refused = state.refusal(settings, reset_password=reset)
+        if refused is not None:
+            raise refused
+    except RecioError as error:
+        result.checks.append(_failed(error))
+        return False
+    planned = "; ".join(
+        f"{what}: {step}" for what, step in state.planned(settings, reset_password=reset)
+    )
+    detail = f"admin login as {state.admin.user!r} checked (read-only); {planned}"
+    result.checks.append(Check("db.provision", "database provisioning", "ok", detail))
+    if state.can_login is None or state.owner is None or reset:
+        result.actions.append(
+            ActionRecord("provision", f"{settings.user}@{settings.dbname}", planned, "planned")
+        )
+    return True
 
 
 def database_steps(

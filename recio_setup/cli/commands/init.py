@@ -28,7 +28,7 @@ from recio_setup.tree.plan import ApplyContext, Plan, apply_plan
 
 if TYPE_CHECKING:
     from recio_setup.cli.commands import Context
-    from recio_setup.cli.wizard import KalshiAnswer
+    from recio_setup.cli.wizard import DbChoice, KalshiAnswer
 
 # A command that writes into the project (unless --dry-run); its crash log goes into logs/.
 READ_ONLY = False
@@ -182,6 +182,10 @@ def gather_values(ctx: Context, state: EnvState, sslmode: Value) -> tuple[dict[s
         set_local_values(ctx, values)
     _fill_password(values, ctx)
     asked = ctx.interactive and _ask(ctx, values, rejected, candidates, sslmode)
+    if ctx.args.local_db and values["POSTGRES_PORT"].source != "flag --local-db":
+        from recio_setup.cli.commands.localdb import set_local_values
+
+        set_local_values(ctx, values)  # the wizard's choice: the cluster's host and port
     if ctx.args.local_db and values["POSTGRES_PASSWORD"].value == DEFAULT_PASSWORD:
         ctx.output.warn(
             f"POSTGRES_PASSWORD is the documented default {DEFAULT_PASSWORD!r}: anyone on this "
@@ -214,23 +218,56 @@ def _ask(
         )
         return False
     only = set(rejected) if complete and not ctx.args.reconfigure else None
-    offer = not (ctx.args.create_db or ctx.args.local_db or ctx.args.skip_db_check)
     kalshi: list[KalshiAnswer] = []
-    answers, create_db = run_wizard(
+    answers, db = run_wizard(
         values,
         candidates,
         ctx.output,
-        offer_create_db=offer,
+        database=_database_step(ctx, sslmode),
         also_shown=(sslmode,),
         only=only,
         kalshi=kalshi,
     )
     values.update(answers)
     ctx.args.kalshi = kalshi  # written by build_plan's credentials step
-    if create_db:
-        ctx.args.create_db = True
-        dbflags.validate_admin(ctx)  # the admin inputs the wizard's answer now asks for
+    if db is not None:
+        _take(ctx, db)
     return True
+
+
+def _database_step(ctx: Context, sslmode: Value) -> Callable[[dict[str, Value]], DbChoice] | None:
+    """The wizard's database step, unless a flag already decided what happens to the database
+    (--create-db, --skip-db-check, --local-db)."""
+    if ctx.args.create_db or ctx.args.skip_db_check or getattr(ctx.args, "local_db", False):
+        return None
+    from recio_setup.cli.wizard_db import DbAccess, database_step
+
+    access = DbAccess(
+        settings=lambda values: dbflags.settings_from(values, ctx.args, sslmode),
+        admin_url=ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL") or None,
+        admin_password=lambda: _registered(ctx, dbflags.admin_password(ctx)),
+        timeout=ctx.args.db_timeout,
+    )
+    return lambda values: database_step(values, ctx.output, access)
+
+
+def _registered(ctx: Context, secret: str | None) -> str | None:
+    ctx.output.add_secret(secret)
+    return secret
+
+
+def _take(ctx: Context, db: DbChoice) -> None:
+    """The wizard's database decision, as the flags that say the same would set it."""
+    if db.local:
+        ctx.args.local_db = True  # acted on by the local-cluster step
+    if db.skip:
+        ctx.args.skip_db_check = True
+    if db.create:
+        ctx.args.create_db = True
+        ctx.args.reset_db_password = db.reset_password
+        ctx.args.admin_user = db.admin_user
+        ctx.args.admin_password = db.admin_password
+        ctx.output.add_secret(db.admin_password)
 
 
 def build_plan(ctx: Context, tree: Tree, env: EnvPlan, host: str) -> Plan:
@@ -269,7 +306,7 @@ def run(ctx: Context) -> Result:
         host = values["TRADING_SYSTEM_HOST"].value
         if ctx.args.dry_run:
             plan = build_plan(ctx, tree, env, host)
-            return _dry_run_result(ctx, result, plan, env, values)
+            return _dry_run_result(ctx, result, plan, env, values, sslmode)
         if ctx.interactive:
             _confirm(ctx, build_plan(ctx, tree, env, host), env)
         provision = ctx.args.create_db and not ctx.args.local_db
@@ -328,20 +365,36 @@ def _confirm(ctx: Context, plan: Plan, env: EnvPlan) -> None:
 
 
 def _dry_run_result(
-    ctx: Context, result: Result, plan: Plan, env: EnvPlan, values: dict[str, Value]
+    ctx: Context,
+    result: Result,
+    plan: Plan,
+    env: EnvPlan,
+    values: dict[str, Value],
+    sslmode: Value,
 ) -> Result:
-    result.actions = plan.planned()
+    """The plan, and with --create-db the provisioning step after a read-only admin check: a
+    dry run that would fail at that step says so (exit 1), as the real run would."""
+    result.checks = plan.findings
+    provision = ctx.args.create_db and not ctx.args.local_db
+    if provision and not dbflags.provision_dry_run(ctx, values, result, sslmode):
+        result.exit_code = EXIT_PROBLEMS
+        result.summary = (
+            "dry run: the role and database could not be created (see the failed check); "
+            "nothing written"
+        )
+        return result
+    result.actions = [*result.actions, *plan.planned()]
     if ctx.args.local_db:
         from recio_setup.cli.commands.localdb import planned_actions
 
         result.actions += planned_actions(ctx, int(values["POSTGRES_PORT"].value))
-    result.checks = plan.findings
     if env.diff:
         ctx.output.text(env.diff)
     result.env_diff = env.diff
+    changes = len(result.actions)
     result.summary = (
-        f"dry run: {len(result.actions)} change(s) planned, nothing written"
-        if result.actions
+        f"dry run: {changes} change(s) planned, nothing written"
+        if changes
         else "dry run: nothing to change"
     )
     return result

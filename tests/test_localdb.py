@@ -242,6 +242,8 @@ def test_a_busy_5432_gives_another_port_clear_of_the_manifest(reachable: Path) -
     from recio_setup.runtime.ports import parse_manifest
 
     with socket.socket() as squatter:
+        # SO_REUSEADDR: a connection of an earlier test may linger in TIME_WAIT on the port.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             squatter.bind(("127.0.0.1", 5432))
             squatter.listen(1)

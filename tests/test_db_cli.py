@@ -551,3 +551,13 @@ def test_dry_run_create_db_fails_like_the_real_run_when_the_admin_cannot_log_in(
         assert dry_check[key] == real_check[key]
     assert not (project / ".env").exists()
     assert_secret_free(dry, "not-the-admin-pw", "p-1")
+
+
+def test_an_admin_url_with_a_bare_at_in_its_password_is_refused_unsent(cli: Cli) -> None:
+    # libpq would split at the first `@` and look the rest of the password up as a host name.
+    url = "postgresql://postgres:first-half@second-half@127.0.0.1:1/postgres"
+    run = cli("--non-interactive", "--create-db", env={"POSTGRES_ADMIN_URL": url})
+    assert run.code == 2
+    assert "%40" in run.err
+    assert "first-half" not in run.err + run.out and "second-half" not in run.err + run.out
+    assert not (cli.root / ".env").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
@@ -109,24 +110,35 @@ def _refuse_beside_local_db(args: argparse.Namespace) -> None:
 
 def validate_admin(ctx: Context) -> None:
     """Read and check the admin inputs before anything is written (bad input: exit 2)."""
-    if not getattr(ctx.args, "create_db", False):
-        return
-    ctx.args.admin_password = admin_password(ctx)
-    ctx.output.add_secret(ctx.args.admin_password)
     url = ctx.args.admin_url or ctx.environ.get("POSTGRES_ADMIN_URL")
-    if url:
-        import psycopg.conninfo
+    create = getattr(ctx.args, "create_db", False)
+    if url and (create or ctx.interactive):  # the wizard may log in with it too
+        _check_admin_url(url, "--admin-url" if ctx.args.admin_url else "POSTGRES_ADMIN_URL")
+    if create:
+        ctx.args.admin_password = admin_password(ctx)
+        ctx.output.add_secret(ctx.args.admin_password)
 
-        try:
-            psycopg.conninfo.conninfo_to_dict(url)
-        except (psycopg.Error, UnicodeDecodeError):  # a %-escape that is not UTF-8, too
-            from recio_setup.masking import redact_url
 
-            where = "--admin-url" if ctx.args.admin_url else "POSTGRES_ADMIN_URL"
-            raise UsageError(
-                f"{where} {redact_url(url)!r} is not a valid connection URL",
-                hint="use postgresql://USER@HOST:PORT/DBNAME, percent-encoding special characters",
-            ) from None
+def _check_admin_url(url: str, where: str) -> None:
+    import psycopg.conninfo
+
+    from recio_setup.masking import redact_url
+
+    after_first_at = url.split("://", 1)[-1].split("@", 1)[-1]
+    if "@" in re.split(r"[/?#]", after_first_at, maxsplit=1)[0]:
+        # libpq splits at the first `@`: the rest of a password would be looked up as a host
+        # name, and go out in a DNS query.
+        raise UsageError(
+            f"{where} {redact_url(url)!r} has more than one `@` before the host",
+            hint="percent-encode `@` in the password as %40",
+        )
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except (psycopg.Error, UnicodeDecodeError):  # a %-escape that is not UTF-8, too
+        raise UsageError(
+            f"{where} {redact_url(url)!r} is not a valid connection URL",
+            hint="use postgresql://USER@HOST:PORT/DBNAME, percent-encoding special characters",
+        ) from None
 
 
 def settings_from(

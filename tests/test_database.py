@@ -109,6 +109,7 @@ def test_closed_port_is_connection_refused(pg: Any) -> None:
     assert result.hint is not None
     assert "brew services start" in result.hint
     assert "systemctl start postgresql" in result.hint
+    assert "init --local-db" in result.hint  # for a machine with no PostgreSQL at all
     assert "POSTGRES_PORT" in result.hint
 
 

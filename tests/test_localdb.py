@@ -509,6 +509,9 @@ def test_the_wizard_offers_a_local_server_when_nothing_answers_and_sets_it_up(
     child.expect("No PostgreSQL answers")
     child.send(ENTER)  # the first choice: a project-local PostgreSQL
     no_kalshi(child)
+    # The summary shows what will be written: the cluster's address, not the one typed.
+    child.expect("POSTGRES_HOST[ │]+127.0.0.1[ │]+flag --local-db")
+    child.expect("POSTGRES_PORT[ │]+[0-9]+[ │]+flag --local-db")
     child.expect("Write these settings")
     child.send("y" + ENTER)
     child.expect(pexpect.EOF, timeout=90)

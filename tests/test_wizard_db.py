@@ -116,7 +116,7 @@ def test_a_role_with_another_password_is_offered_the_one_in_env(
     child.expect("PostgreSQL admin password")
     child.send(pg.password + ENTER)
     child.expect("The role 'wizuser_otherpw' exists with another password")
-    child.send(ENTER)  # yes: set it to the one in .env
+    child.send("y" + ENTER)  # yes (not the default: it locks out whatever else uses the role)
     no_kalshi(child)
     child.expect("role 'wizuser_otherpw' +│ already there; password")
     child.expect("to be set to")
@@ -202,6 +202,7 @@ def test_when_nothing_answers_skip_sets_up_the_rest(project: Path, pg: Any) -> N
     transcript = finish(child)
     assert child.exitstatus == 0, transcript
     assert "the database was not tested" in transcript
+    assert "skipped (in the wizard)" in transcript  # not a flag the user never gave
     assert (project / ".env").is_file()
 
 

@@ -110,9 +110,10 @@ def _offer_to_create(
     reset = False
     if state.password_differs:
         reset = confirm(
-            f"The role {settings.user!r} exists with another password. Set its password to the "
-            "one in .env (POSTGRES_PASSWORD)?",
-            default=True,
+            f"The role {settings.user!r} exists with another password. Set it to the "
+            "POSTGRES_PASSWORD of this setup? Whatever else logs in as that role (another "
+            "checkout, say) then needs the new one.",
+            default=False,
         )
         if not reset:
             return _database_row(f"{UNTESTED} (the role {settings.user!r} has another password)")

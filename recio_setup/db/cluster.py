@@ -153,17 +153,15 @@ class LocalCluster:
         (self.folder / INITDB_FOLDER).rename(self.data)
 
     def _write_password(self) -> None:
-        """0600 from its first byte; an existing file (an earlier, unfinished run) is kept."""
-        try:
-            fd = os.open(
-                self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
-            )
-        except FileExistsError:
-            return
+        """A new generated password, 0600 from its first byte. One an earlier run left belongs
+        to no cluster (initdb never finished), so it is replaced, not reused."""
+        temp = self.folder / f".{PASSWORD_FILE}.{os.getpid()}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(24) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        temp.replace(self.password_file)
 
     def _set_aside(self, path: Path) -> None:
         """What a killed initdb left (no data in it): moved aside, never deleted, so initdb

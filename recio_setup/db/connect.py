@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from recio_setup.errors import PROGRAM
 from recio_setup.masking import mask_secrets
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ PSYCOPG_MIN_TIMEOUT = 2
 START_SERVER_HINT = (
     "start PostgreSQL (Homebrew: `brew services start postgresql@15`; Postgres.app: open it and "
     "press Start; Linux: `sudo systemctl start postgresql`), or set POSTGRES_PORT to the port it "
-    "listens on"
+    f"listens on; with none installed, `{PROGRAM} init --local-db` runs one of the project's own"
 )
 
 

@@ -72,8 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, provisioning: bool) -> Non
     )
 
 
-def skipped() -> Check:
-    return Check("db.connect", "database", "info", "connection test skipped (--skip-db-check)")
+def skipped(by: str = "--skip-db-check") -> Check:
+    return Check("db.connect", "database", "info", f"connection test skipped ({by})")
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -299,7 +299,8 @@ def database_steps(
     """The connection test, unless --skip-db-check (then psycopg is not even imported: it
     costs ~100 ms at start-up)."""
     if ctx.args.skip_db_check:
-        result.checks.append(skipped())
+        by = "in the wizard" if getattr(ctx.args, "skipped_in_wizard", False) else None
+        result.checks.append(skipped(by) if by else skipped())
         return
     from recio_setup.db.probe import probe
 

@@ -248,7 +248,17 @@ def _database_step(ctx: Context, sslmode: Value) -> Callable[[dict[str, Value]],
         admin_password=lambda: _registered(ctx, dbflags.admin_password(ctx)),
         timeout=ctx.args.db_timeout,
     )
-    return lambda values: database_step(values, ctx.output, access)
+
+    def step(values: dict[str, Value]) -> DbChoice:
+        choice = database_step(values, ctx.output, access)
+        if choice.local:  # the summary shows the host and port that will be written
+            from recio_setup.cli.commands.localdb import set_local_values
+
+            ctx.args.local_db = True
+            set_local_values(ctx, values)
+        return choice
+
+    return step
 
 
 def _registered(ctx: Context, secret: str | None) -> str | None:
@@ -262,6 +272,7 @@ def _take(ctx: Context, db: DbChoice) -> None:
         ctx.args.local_db = True  # acted on by the local-cluster step
     if db.skip:
         ctx.args.skip_db_check = True
+        ctx.args.skipped_in_wizard = True
     if db.create:
         ctx.args.create_db = True
         ctx.args.reset_db_password = db.reset_password
@@ -387,7 +398,8 @@ def _dry_run_result(
     if ctx.args.local_db:
         from recio_setup.cli.commands.localdb import planned_actions
 
-        result.actions += planned_actions(ctx, int(values["POSTGRES_PORT"].value))
+        who = f"{values['POSTGRES_USER'].value}@{values['POSTGRES_DB'].value}"
+        result.actions += planned_actions(ctx, int(values["POSTGRES_PORT"].value), who)
     if env.diff:
         ctx.output.text(env.diff)
     result.env_diff = env.diff

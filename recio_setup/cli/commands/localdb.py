@@ -105,8 +105,9 @@ def start(ctx: Context, cluster: LocalCluster, binaries: ServerBinaries) -> Stat
         ) from None
 
 
-def planned_actions(ctx: Context, port: int) -> list[ActionRecord]:
-    """What ensure_running would do, for --dry-run."""
+def planned_actions(ctx: Context, port: int, who: str) -> list[ActionRecord]:
+    """What ensure_running and a new cluster's provisioning would do, for --dry-run (`who`:
+    USER@DATABASE)."""
     status = cluster_of(ctx).status()
     actions = []
     if status.state == "absent":
@@ -115,6 +116,7 @@ def planned_actions(ctx: Context, port: int) -> list[ActionRecord]:
                 "create", LOCAL_DB_REL, f"local PostgreSQL on {LISTEN_ADDRESS}:{port}", "planned"
             )
         )
+        actions.append(ActionRecord("provision", who, "role and database: to create", "planned"))
     if status.state != "running":
         actions.append(ActionRecord("start", LOCAL_DB_REL, "local PostgreSQL", "planned"))
     return actions

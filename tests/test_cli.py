@@ -171,10 +171,14 @@ def test_a_run_in_process_is_the_run_of_a_real_process(cli: Cli, args: tuple[str
 
 
 def test_a_bug_under_json_says_exit_code_3_as_the_process_does(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from recio_setup.cli import app as cli
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where check's crash log goes
     plant_bug(monkeypatch, "check")
     code = cli.main(["check", "--json", "--root", str(project)])
     envelope = json.loads(capsys.readouterr().out)

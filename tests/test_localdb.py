@@ -327,8 +327,22 @@ def test_bootstrap_installs_the_server_binaries_only_when_asked() -> None:
     assert bootstrap.wanted_extras(["--local-db", "--dry-run"]) == ()
 
 
-def test_the_wizard_with_local_db_asks_neither_host_nor_port(reachable: Path) -> None:
+def write_and_finish(child: Any) -> str:
+    """Yes at the summary; the whole session's transcript, once the run ended with exit 0."""
     import pexpect
+
+    from tests.test_wizard import ENTER
+
+    child.expect("Write these settings")
+    child.send("y" + ENTER)
+    child.expect(pexpect.EOF, timeout=90)
+    child.close()
+    transcript = str(child.logfile_read.getvalue())
+    assert child.exitstatus == 0, transcript
+    return transcript
+
+
+def test_the_wizard_with_local_db_asks_neither_host_nor_port(reachable: Path) -> None:
 
     from tests.test_wizard import ENTER, answer_text, no_kalshi, spawn
 
@@ -341,12 +355,7 @@ def test_the_wizard_with_local_db_asks_neither_host_nor_port(reachable: Path) ->
     no_kalshi(child)
     child.expect("POSTGRES_PORT")
     child.expect("flag --local-db")
-    child.expect("Write these settings")
-    child.send("y" + ENTER)
-    child.expect(pexpect.EOF, timeout=90)
-    child.close()
-    transcript = child.logfile_read.getvalue()
-    assert child.exitstatus == 0, transcript
+    transcript = write_and_finish(child)
     assert "Database name" in transcript  # the transcript is the whole session
     assert "PostgreSQL host" not in transcript and "PostgreSQL port" not in transcript
     assert "Create the role and database" not in transcript  # --local-db does that itself
@@ -492,7 +501,6 @@ def test_two_runs_at_once_end_in_one_working_setup(reachable: Path) -> None:
 def test_the_wizard_offers_a_local_server_when_nothing_answers_and_sets_it_up(
     reachable: Path,
 ) -> None:
-    import pexpect
 
     from tests.pgserver import free_port
     from tests.test_wizard import ENTER, answer_text, no_kalshi, spawn
@@ -512,11 +520,6 @@ def test_the_wizard_offers_a_local_server_when_nothing_answers_and_sets_it_up(
     # The summary shows what will be written: the cluster's address, not the one typed.
     child.expect("POSTGRES_HOST[ │]+127.0.0.1[ │]+flag --local-db")
     child.expect("POSTGRES_PORT[ │]+[0-9]+[ │]+flag --local-db")
-    child.expect("Write these settings")
-    child.send("y" + ENTER)
-    child.expect(pexpect.EOF, timeout=90)
-    child.close()
-    transcript = child.logfile_read.getvalue()
-    assert child.exitstatus == 0, transcript
+    write_and_finish(child)
     assert env_file(reachable)["POSTGRES_PORT"] != nothing
     assert service(reachable, "select current_database()") == "[('wizard_local_db',)]"
